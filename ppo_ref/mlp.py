@@ -1,0 +1,71 @@
+"""The tanh MLP of SPEC 1: in -> 64 -> 64 -> out, tanh hidden, linear output.
+
+Parameters live in a flat dict of named arrays: an MLP with prefix ``p`` has
+``p.W0, p.b0, p.W1, p.b1, p.W2, p.b2`` (W in (in, out) layout, see layers.py).
+"""
+
+import numpy as np
+
+from .layers import linear_backward, linear_forward, orthogonal, tanh_backward, tanh_forward
+
+HIDDEN = (64, 64)
+
+
+def layer_names(prefix, i):
+    return f"{prefix}.W{i}", f"{prefix}.b{i}"
+
+
+def num_layers(params, prefix):
+    n = 0
+    while f"{prefix}.W{n}" in params:
+        n += 1
+    return n
+
+
+def mlp_init(rng, prefix, sizes, hidden_gain, output_gain):
+    """Orthogonal weights (gain ``hidden_gain`` for hidden layers, ``output_gain``
+    for the last), zero biases; ``sizes = (in, h1, ..., out)``. Layers are drawn
+    from ``rng`` in order, input layer first."""
+    params = {}
+    n = len(sizes) - 1
+    for i in range(n):
+        w, b = layer_names(prefix, i)
+        params[w] = orthogonal(rng, sizes[i], sizes[i + 1], output_gain if i == n - 1 else hidden_gain)
+        params[b] = np.zeros(sizes[i + 1])
+    return params
+
+
+def mlp_forward(params, prefix, x):
+    """``h_0 = x``, ``h_{i+1} = tanh(h_i @ W_i + b_i)`` for hidden layers, and a
+    linear last layer. x: (M, in) -> y: (M, out); the cache holds each layer's."""
+    n = num_layers(params, prefix)
+    caches = []
+    h = x
+    for i in range(n):
+        w, b = layer_names(prefix, i)
+        h, lin_cache = linear_forward(h, params[w], params[b])
+        if i < n - 1:
+            h, tanh_cache = tanh_forward(h)
+        else:
+            tanh_cache = None
+        caches.append((lin_cache, tanh_cache))
+    return h, (prefix, caches)
+
+
+def mlp_backward(dy, cache):
+    """Backpropagate ``dy = dL/dy`` (M, out) through the MLP, last layer first.
+
+    Returns ``(dx, grads)`` with ``grads`` keyed by parameter name.
+    """
+    prefix, caches = cache
+    grads = {}
+    d = dy
+    for i in reversed(range(len(caches))):
+        lin_cache, tanh_cache = caches[i]
+        if tanh_cache is not None:
+            d = tanh_backward(d, tanh_cache)
+        d, dW, db = linear_backward(d, lin_cache)
+        w, b = layer_names(prefix, i)
+        grads[w] = dW
+        grads[b] = db
+    return d, grads

@@ -1,0 +1,73 @@
+"""Adam with PyTorch's semantics, global gradient-norm clipping and the linear
+learning-rate schedule (SPEC 6).
+
+Kingma & Ba 2015, "Adam: A Method for Stochastic Optimization", with the
+bias-corrected update written as ``torch.optim.Adam`` computes it: eps is added to
+``sqrt(v_hat)``, after the bias correction of v, not inside the square root.
+"""
+
+import numpy as np
+
+from ._checks import real_in_range
+
+ADAM_BETA1 = 0.9
+ADAM_BETA2 = 0.999
+ADAM_EPS = 1e-5
+GRAD_NORM_EPS = 1e-6
+
+
+def adam_init(params):
+    """Zero first and second moments per parameter, step count 0."""
+    return {
+        "m": {k: np.zeros_like(p) for k, p in params.items()},
+        "v": {k: np.zeros_like(p) for k, p in params.items()},
+        "t": 0,
+    }
+
+
+def adam_step(params, grads, state, lr, beta1=ADAM_BETA1, beta2=ADAM_BETA2, eps=ADAM_EPS):
+    """One Adam step, updating ``params`` and ``state`` in place.
+
+    t <- t + 1
+    m <- b1 m + (1 - b1) g
+    v <- b2 v + (1 - b2) g^2
+    p <- p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+    """
+    lr = real_in_range("lr", lr, 0.0)
+    if grads.keys() != params.keys():
+        raise ValueError(f"grads must have the parameter names {sorted(params)}, got {sorted(grads)}")
+    state["t"] += 1
+    t = state["t"]
+    step_size = lr / (1.0 - beta1**t)
+    bias_correction2_sqrt = np.sqrt(1.0 - beta2**t)
+    for k, p in params.items():
+        g = grads[k]
+        m, v = state["m"][k], state["v"][k]
+        m *= beta1
+        m += (1.0 - beta1) * g
+        v *= beta2
+        v += (1.0 - beta2) * (g * g)
+        p -= step_size * m / (np.sqrt(v) / bias_correction2_sqrt + eps)
+
+
+def global_grad_norm(grads):
+    """Euclidean norm of all gradients taken together as one vector."""
+    return float(np.sqrt(sum(float(np.vdot(g, g)) for g in grads.values())))
+
+
+def clip_grad_norm(grads, max_norm):
+    """Scale all gradients by ``min(1, max_norm / (norm + 1e-6))`` (torch's
+    ``clip_grad_norm_``). Returns ``(clipped_grads, norm_before_clipping)``."""
+    max_norm = real_in_range("max_norm", max_norm, 0.0, low_open=True)
+    norm = global_grad_norm(grads)
+    if not np.isfinite(norm):
+        raise ValueError(f"gradient norm is not finite ({norm}); cannot clip")
+    scale = min(1.0, max_norm / (norm + GRAD_NORM_EPS))
+    return {k: g * scale for k, g in grads.items()}, norm
+
+
+def linear_lr(iteration, num_iterations, lr0):
+    """``lr_k = (1 - (k - 1) / K) * lr0`` for iteration k = 1..K (so lr_1 = lr0)."""
+    if not (1 <= iteration <= num_iterations):
+        raise ValueError(f"iteration must be in [1, {num_iterations}], got {iteration}")
+    return (1.0 - (iteration - 1.0) / num_iterations) * lr0
