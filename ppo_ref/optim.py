@@ -62,8 +62,14 @@ def clip_grad_norm(grads, max_norm):
     norm = global_grad_norm(grads)
     if not np.isfinite(norm):
         raise ValueError(f"gradient norm is not finite ({norm}); cannot clip")
-    scale = min(1.0, max_norm / (norm + GRAD_NORM_EPS))
+    scale = clip_scale(norm, max_norm)
     return {k: g * scale for k, g in grads.items()}, norm
+
+
+def clip_scale(norm, max_norm):
+    """``min(1, max_norm / (norm + 1e-6))``: the factor that clips a gradient of
+    norm ``norm`` to at most ``max_norm``."""
+    return min(1.0, max_norm / (norm + GRAD_NORM_EPS))
 
 
 def linear_lr(iteration, num_iterations, lr0):

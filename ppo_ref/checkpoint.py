@@ -1,0 +1,123 @@
+"""Checkpoints: one ``.npz`` of plain arrays (no pickle, so loading never runs code).
+
+A checkpoint holds everything needed to continue a run bit for bit or to evaluate
+it (SPEC 8): parameters, Adam state, normaliser statistics, iteration and step
+counters, every generator's state, the config, the library versions, and each
+env's simulator state with the episode in progress.
+
+Files are written atomically: to a temporary file in the same directory, flushed
+and fsynced, then renamed over the old one, so a crash during a write leaves the
+previous checkpoint intact.
+"""
+
+import json
+import os
+import platform
+import zipfile
+
+import numpy as np
+
+from . import __version__
+
+FORMAT = "ppo_ref-checkpoint"
+FORMAT_VERSION = 1
+CHECKPOINT_NAME = "checkpoint.npz"
+
+
+class CheckpointError(ValueError):
+    """A file cannot be used as a ppo_ref checkpoint; the message says why."""
+
+
+def library_versions():
+    import gymnasium
+    import mujoco
+
+    return {
+        "ppo_ref": __version__,
+        "numpy": np.__version__,
+        "gymnasium": gymnasium.__version__,
+        "mujoco": mujoco.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def json_array(obj):
+    """A JSON document stored as a 0-d unicode array (loadable without pickle)."""
+    return np.array(json.dumps(obj))
+
+
+def from_json_array(arr):
+    return json.loads(str(arr))
+
+
+def write_npz_atomic(path, arrays):
+    """Write ``arrays`` to ``path`` via a fsynced temporary file and a rename."""
+    path = os.fspath(path)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    dir_fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def save(path, arrays):
+    """Save a checkpoint: ``arrays`` plus the format tag, version and library versions."""
+    out = {
+        "format": np.array(FORMAT),
+        "format_version": np.array(FORMAT_VERSION),
+        "versions": json_array(library_versions()),
+    }
+    out.update(arrays)
+    write_npz_atomic(path, out)
+
+
+def resolve(path):
+    """A checkpoint file, or the checkpoint inside a run directory."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        inner = os.path.join(path, CHECKPOINT_NAME)
+        if not os.path.isfile(inner):
+            raise CheckpointError(f"{path} is a directory with no {CHECKPOINT_NAME}; is it a ppo_ref run directory?")
+        return inner
+    if not os.path.isfile(path):
+        raise CheckpointError(f"no checkpoint at {path}: no such file or directory")
+    return path
+
+
+def load(path):
+    """Load and check a checkpoint; returns a dict of arrays. Refuses truncated
+    files, files that are not ppo_ref checkpoints and other format versions."""
+    path = resolve(path)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError) as err:
+        raise CheckpointError(f"{path} is not a readable checkpoint (truncated or not an .npz file): {err}") from None
+    if "format" not in arrays or str(arrays["format"]) != FORMAT:
+        raise CheckpointError(f"{path} is an .npz file but not a ppo_ref checkpoint")
+    version = int(arrays["format_version"])
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format version {version}; this ppo_ref reads version {FORMAT_VERSION}"
+        )
+    return arrays
+
+
+def subdict(arrays, prefix):
+    """The entries under ``prefix/``, with the prefix stripped."""
+    n = len(prefix) + 1
+    return {k[n:]: v for k, v in arrays.items() if k.startswith(prefix + "/")}
+
+
+def prefixed(prefix, d):
+    return {f"{prefix}/{k}": v for k, v in d.items()}

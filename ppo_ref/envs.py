@@ -1,0 +1,137 @@
+"""Environments: creation, the Box-space check, and the simulator state that
+checkpoints carry so that a resumed run continues its episodes bit for bit (SPEC 8).
+
+The vector env uses gymnasium's SAME_STEP autoreset: when an episode ends, ``step``
+returns the first observation of the next episode and puts the true final
+observation in ``info["final_obs"]``, which GAE needs to bootstrap a truncation
+with V(final observation) (SPEC 4).
+"""
+
+import json
+import signal
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+
+
+class EnvError(ValueError):
+    """The environment cannot be used by ppo_ref; the message says why."""
+
+
+# mjData arrays that are computed by a step (not part of the integration state)
+# but that MuJoCo envs read *before* stepping (positions for velocity rewards,
+# contact forces): restoring them makes the first step after a resume identical.
+_DERIVED_FIELDS = (
+    "xpos", "xquat", "xmat", "xipos", "ximat", "xanchor", "xaxis", "geom_xpos", "geom_xmat",
+    "site_xpos", "site_xmat", "subtree_com", "cinert", "cdof", "cvel", "cacc", "cfrc_int",
+    "cfrc_ext", "qfrc_actuator", "actuator_force", "sensordata",
+)
+_STATE_SPEC = mujoco.mjtState.mjSTATE_INTEGRATION
+
+
+def _find_wrapper(env, cls):
+    while isinstance(env, gym.Wrapper):
+        if isinstance(env, cls):
+            return env
+        env = env.env
+    return None
+
+
+class SimStateWrapper(gym.Wrapper):
+    """Exposes ``sim_state``: a dict of arrays holding everything needed to continue
+    the current episode exactly, or ``None`` when the env is not a MuJoCo env."""
+
+    @property
+    def sim_state(self):
+        base = self.env.unwrapped
+        if not (hasattr(base, "model") and hasattr(base, "data")):
+            return None
+        model, data = base.model, base.data
+        buf = np.empty(mujoco.mj_stateSize(model, _STATE_SPEC))
+        mujoco.mj_getState(model, data, buf, _STATE_SPEC)
+        state = {"integration": buf}
+        for name in _DERIVED_FIELDS:
+            state["derived." + name] = np.array(getattr(data, name))
+        time_limit = _find_wrapper(self.env, gym.wrappers.TimeLimit)
+        state["elapsed_steps"] = np.array(time_limit._elapsed_steps if time_limit else -1)
+        state["np_random"] = np.array(json.dumps(base.np_random.bit_generator.state))
+        return state
+
+    @sim_state.setter
+    def sim_state(self, state):
+        base = self.env.unwrapped
+        model, data = base.model, base.data
+        buf = state["integration"]
+        if buf.shape != (mujoco.mj_stateSize(model, _STATE_SPEC),):
+            raise EnvError(f"saved simulator state has shape {buf.shape}, this env's has "
+                           f"({mujoco.mj_stateSize(model, _STATE_SPEC)},)")
+        mujoco.mj_setState(model, data, buf, _STATE_SPEC)
+        for name in _DERIVED_FIELDS:
+            getattr(data, name)[...] = state["derived." + name]
+        time_limit = _find_wrapper(self.env, gym.wrappers.TimeLimit)
+        if time_limit is not None:
+            time_limit._elapsed_steps = int(state["elapsed_steps"])
+        rng = np.random.Generator(np.random.PCG64())
+        rng.bit_generator.state = json.loads(str(state["np_random"]))
+        base.np_random = rng
+
+
+def make_env(env_id):
+    """One env, wrapped for its simulator state; gymnasium's errors become EnvError."""
+    try:
+        env = gym.make(env_id, disable_env_checker=True)
+    except gym.error.Error as err:
+        raise EnvError(f"cannot make environment {env_id!r}: {err}") from None
+    except ImportError as err:
+        raise EnvError(f"environment {env_id!r} needs a package that is not installed: {err}") from None
+    return SimStateWrapper(env)
+
+
+def check_spaces(env_id, observation_space, action_space):
+    """Refuse anything but a flat Box observation and a bounded Box action space."""
+    if not isinstance(observation_space, gym.spaces.Box) or len(observation_space.shape) != 1:
+        raise EnvError(f"{env_id} has observation space {observation_space}; ppo_ref needs a 1-D Box")
+    if not isinstance(action_space, gym.spaces.Box) or len(action_space.shape) != 1:
+        raise EnvError(f"{env_id} has action space {action_space}; ppo_ref needs a 1-D Box (continuous actions)")
+    if not (np.isfinite(action_space.low).all() and np.isfinite(action_space.high).all()):
+        raise EnvError(f"{env_id} has an unbounded action space {action_space}; ppo_ref clips actions to its bounds")
+
+
+def probe_spaces(env_id):
+    """Make one env to check its spaces before anything else starts."""
+    env = make_env(env_id)
+    try:
+        check_spaces(env_id, env.observation_space, env.action_space)
+        return env.observation_space, env.action_space
+    finally:
+        env.close()
+
+
+def make_vector_env(env_id, num_envs, async_envs=False):
+    """N copies of ``env_id`` with SAME_STEP autoreset (sync, or in subprocesses)."""
+    if async_envs:
+        envs = gym.vector.AsyncVectorEnv([lambda: _make_worker_env(env_id)] * num_envs,
+                                         autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    else:
+        envs = gym.vector.SyncVectorEnv([lambda: make_env(env_id)] * num_envs,
+                                        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    check_spaces(env_id, envs.single_observation_space, envs.single_action_space)
+    return envs
+
+
+def _make_worker_env(env_id):
+    """In a subprocess: leave Ctrl-C to the trainer, which checkpoints and then
+    closes the workers itself."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return make_env(env_id)
+
+
+def get_sim_states(envs):
+    """Each env's simulator state, or None if any env cannot expose it."""
+    states = envs.get_attr("sim_state")
+    return None if any(s is None for s in states) else list(states)
+
+
+def set_sim_states(envs, states):
+    envs.set_attr("sim_state", list(states))

@@ -1,0 +1,47 @@
+"""Evaluate a checkpoint: run its policy with the observation statistics frozen."""
+
+import numpy as np
+
+from . import checkpoint as ckpt
+from .agent import policy_mean
+from .config import Config
+from .envs import make_env, probe_spaces
+from .normalization import RunningMeanStd, normalize_obs
+
+
+def load_policy(path):
+    """(config, params, frozen obs statistics) from a checkpoint or run directory."""
+    arrays = ckpt.load(path)
+    cfg = Config(**ckpt.from_json_array(arrays["config"]))
+    params = ckpt.subdict(arrays, "params")
+    obs_rms = RunningMeanStd(arrays["obs_rms/mean"], arrays["obs_rms/var"], float(arrays["obs_rms/count"]))
+    return cfg, params, obs_rms
+
+
+def evaluate(path, episodes, deterministic=False, seed=0):
+    """Undiscounted, unscaled return of ``episodes`` episodes; returns an array."""
+    cfg, params, obs_rms = load_policy(path)
+    obs_space, act_space = probe_spaces(cfg.env_id)
+    if obs_space.shape != obs_rms.mean.shape or act_space.shape != params["log_std"].shape:
+        raise ckpt.CheckpointError(
+            f"checkpoint was trained on observations {obs_rms.mean.shape} and actions {params['log_std'].shape}, "
+            f"but {cfg.env_id} has {obs_space.shape} and {act_space.shape}"
+        )
+    rng = np.random.default_rng(seed)
+    sigma = np.exp(params["log_std"])
+    env = make_env(cfg.env_id)
+    returns = []
+    try:
+        for ep in range(episodes):
+            obs, _ = env.reset(seed=seed + ep)
+            total, done = 0.0, False
+            while not done:
+                mu = policy_mean(params, normalize_obs(obs[None], obs_rms))[0]
+                action = mu if deterministic else mu + sigma * rng.standard_normal(mu.shape)
+                obs, reward, terminated, truncated, _ = env.step(np.clip(action, act_space.low, act_space.high))
+                total += float(reward)
+                done = terminated or truncated
+            returns.append(total)
+    finally:
+        env.close()
+    return np.array(returns)

@@ -1,0 +1,87 @@
+"""A run directory: the resolved config, the metrics and episodes CSVs, the checkpoint.
+
+    RUN_DIR/config.json     the resolved Config
+    RUN_DIR/metrics.csv     one row per iteration
+    RUN_DIR/episodes.csv    one row per finished episode
+    RUN_DIR/checkpoint.npz  the latest checkpoint (see checkpoint.py)
+
+Rows are appended and flushed as they come. On resume, rows written after the
+checkpoint (by a run that then crashed) are dropped, so the CSVs and the resumed
+run agree.
+"""
+
+import csv
+import json
+import os
+
+from .checkpoint import CHECKPOINT_NAME
+
+METRICS_FIELDS = (
+    "iteration", "global_step", "wall_time", "steps_per_second", "episodic_return", "episodic_length",
+    "episodes", "pg_loss", "v_loss", "entropy", "approx_kl", "clipfrac", "explained_variance",
+    "learning_rate", "grad_norm",
+)
+EPISODES_FIELDS = ("global_step", "return", "length")
+
+
+class RunLog:
+    def __init__(self, run_dir, config_dict, resume_step=None):
+        """Open ``run_dir`` for a new run (``resume_step=None``) or to continue one
+        whose checkpoint is at ``resume_step`` global steps."""
+        self.run_dir = run_dir
+        os.makedirs(run_dir, exist_ok=True)
+        self.checkpoint_path = os.path.join(run_dir, CHECKPOINT_NAME)
+        if resume_step is None:
+            with open(os.path.join(run_dir, "config.json"), "w") as f:
+                json.dump(config_dict, f, indent=2)
+                f.write("\n")
+        self._files = {}
+        self._writers = {}
+        for name, fields in (("metrics", METRICS_FIELDS), ("episodes", EPISODES_FIELDS)):
+            path = os.path.join(run_dir, f"{name}.csv")
+            if resume_step is not None and os.path.exists(path):
+                _truncate_after(path, resume_step)
+                f = open(path, "a", newline="")
+            else:
+                f = open(path, "w", newline="")
+                csv.writer(f).writerow(fields)
+            self._files[name] = f
+            self._writers[name] = csv.writer(f)
+
+    def episode(self, global_step, ret, length):
+        self._writers["episodes"].writerow((global_step, repr(ret), length))
+
+    def metrics(self, row):
+        self._writers["metrics"].writerow([_fmt(row[k]) for k in METRICS_FIELDS])
+        for f in self._files.values():
+            f.flush()
+
+    def close(self):
+        for f in self._files.values():
+            f.close()
+
+
+def _fmt(v):
+    return repr(v) if isinstance(v, float) else v
+
+
+def _truncate_after(path, global_step):
+    """Keep the header and the rows with global_step <= ``global_step``; atomic."""
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        return
+    col = rows[0].index("global_step")
+    kept = [rows[0]] + [r for r in rows[1:] if len(r) == len(rows[0]) and int(r[col]) <= global_step]
+    tmp = path + ".tmp"
+    with open(tmp, "w", newline="") as f:
+        csv.writer(f).writerows(kept)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_csv(path):
+    """Rows of a metrics or episodes CSV as dicts of floats."""
+    with open(path, newline="") as f:
+        return [{k: float(v) if v != "" else float("nan") for k, v in row.items()} for row in csv.DictReader(f)]
