@@ -277,12 +277,13 @@ class _StopRequested:
             signal.signal(s, h)
 
 
-def train(cfg=None, resume=None, progress=None, log=print):
+def train(cfg=None, resume=None, progress=None, log=print, callback=None):
     """Train PPO; returns the final TrainState.
 
     ``cfg``: a Config for a new run. ``resume``: a run directory (or checkpoint)
     to continue instead, with the config saved in it. ``progress``: show a
-    progress bar (default: when stderr is a terminal).
+    progress bar (default: when stderr is a terminal). ``callback(state)`` is
+    called after each iteration has been logged, before its checkpoint.
     """
     if resume is not None:
         path = ckpt.resolve(resume)
@@ -307,7 +308,7 @@ def train(cfg=None, resume=None, progress=None, log=print):
         runlog = RunLog(run_dir, cfg.to_dict(), None if resume is None else state.global_step)
         try:
             with _StopRequested() as stop:
-                _loop(cfg, envs, state, runlog, stop, progress, log)
+                _loop(cfg, envs, state, runlog, stop, progress, log, callback)
         finally:
             runlog.close()
     finally:
@@ -330,7 +331,7 @@ def restore_envs(cfg, envs, state, sim_states, log):
         state.reward_scaler = RewardScaler(np.zeros(cfg.num_envs), state.reward_scaler.rms)
 
 
-def _loop(cfg, envs, state, runlog, stop, progress, log):
+def _loop(cfg, envs, state, runlog, stop, progress, log, callback):
     K = cfg.num_iterations
     recent = deque(maxlen=20)
     bar = tqdm(total=K * cfg.batch_size, initial=state.global_step, unit="step", dynamic_ncols=True,
@@ -384,6 +385,8 @@ def _loop(cfg, envs, state, runlog, stop, progress, log):
         bar.update(B)
         if recent:
             bar.set_postfix(ret=f"{np.mean(recent):.1f}", refresh=False)
+        if callback is not None:
+            callback(state)
 
         # 5. Checkpoint.
         if iteration % cfg.checkpoint_every == 0 or iteration == K or stop.signum is not None:
