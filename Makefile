@@ -1,8 +1,10 @@
-# ppo_ref: every target creates .venv with the machine's python3 if it is missing.
+# ppo_ref: every target creates .venv with the machine's python3 if it is missing
+# and installs the project into it.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+RUN_STAMP := $(shell date +%Y%m%d-%H%M%S)
 
 .PHONY: test smoke train clean
 
@@ -15,5 +17,15 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(PY) -m pytest tests property_tests
 
+## smoke: 100,000 steps of Humanoid-v4 with a progress bar, then the result next to a random policy's
+smoke: $(STAMP)
+	$(PY) -m ppo_ref train --total-timesteps 100000 --run-dir runs/smoke-$(RUN_STAMP) --progress
+	$(PY) -m ppo_ref summary runs/smoke-$(RUN_STAMP)
+
+## train: the full reference run, 1,000,000 steps of Humanoid-v4 (SPEC 7)
+train: $(STAMP)
+	$(PY) -m ppo_ref train --run-dir runs/train-$(RUN_STAMP) --progress
+	$(PY) -m ppo_ref summary runs/train-$(RUN_STAMP)
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis

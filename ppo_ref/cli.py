@@ -7,8 +7,12 @@ of names, defaults and help text. Errors the user can fix are printed as one lin
 
 import argparse
 import dataclasses
+import json
+import os
 import sys
 import typing
+
+import numpy as np
 
 from . import __version__
 from .checkpoint import CheckpointError
@@ -50,6 +54,9 @@ def build_parser():
     ev.add_argument("--episodes", type=int, default=10, help="number of episodes (default: 10)")
     ev.add_argument("--deterministic", action="store_true", help="act with the mean action instead of sampling")
     ev.add_argument("--seed", type=int, default=0, help="seed of the evaluation episodes and action noise (default: 0)")
+    summary = sub.add_parser("summary", help="a run's recent training return next to a random policy's")
+    summary.add_argument("run_dir", metavar="RUN_DIR")
+    summary.add_argument("--last", type=int, default=20, help="average over the last N training episodes (default: 20)")
     return parser
 
 
@@ -59,6 +66,8 @@ def main(argv=None):
     try:
         if args.command == "train":
             return _train(args)
+        if args.command == "summary":
+            return _summary(args)
         return _eval(args)
     except (ConfigError, EnvError, CheckpointError, FileExistsError) as err:
         parser.exit(2, f"ppo-ref: error: {err}\n")
@@ -90,4 +99,26 @@ def _eval(args):
     returns = evaluate(args.checkpoint, args.episodes, deterministic=args.deterministic, seed=args.seed)
     mode = "deterministic" if args.deterministic else "stochastic"
     print(f"{len(returns)} episodes ({mode}): return {returns.mean():.2f} +- {returns.std():.2f}")
+    return 0
+
+
+def _summary(args):
+    from .evaluate import random_policy_returns
+    from .runlog import read_csv
+
+    if args.last < 1:
+        raise ConfigError(f"--last ({args.last}) must be a positive integer")
+    path = os.path.join(args.run_dir, "episodes.csv")
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{args.run_dir} has no episodes.csv; is it a ppo_ref run directory?")
+    with open(os.path.join(args.run_dir, "config.json")) as f:
+        env_id = json.load(f)["env_id"]
+    episodes = read_csv(path)
+    if not episodes:
+        raise CheckpointError(f"{path} records no finished episode yet")
+    last = np.array([e["return"] for e in episodes[-args.last:]])
+    rand = random_policy_returns(env_id, args.last)
+    steps = int(episodes[-1]["global_step"])
+    print(f"{env_id} after {steps} steps: mean return of the last {len(last)} training episodes {last.mean():.1f}")
+    print(f"{env_id} random policy, mean return over {len(rand)} episodes: {rand.mean():.1f}")
     return 0

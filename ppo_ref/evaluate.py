@@ -45,3 +45,23 @@ def evaluate(path, episodes, deterministic=False, seed=0):
     finally:
         env.close()
     return np.array(returns)
+
+
+def random_policy_returns(env_id, episodes, seed=0):
+    """Returns of a policy that samples actions uniformly from the action space:
+    the baseline a trained policy must beat."""
+    env = make_env(env_id)
+    env.action_space.seed(seed)
+    returns = []
+    try:
+        for ep in range(episodes):
+            env.reset(seed=seed + ep)
+            total, done = 0.0, False
+            while not done:
+                _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+                total += float(reward)
+                done = terminated or truncated
+            returns.append(total)
+    finally:
+        env.close()
+    return np.array(returns)

@@ -22,18 +22,20 @@ def numerical_gradient(f, x, h=FD_STEP):
     ``x``, which is perturbed in place one element at a time and restored.
 
     df/dx_i ~ (f(x + h e_i) - f(x - h e_i)) / (2 h)
+
+    Elements are addressed by index, not through a flattened view, so that ``x``
+    may have any memory layout (a reshape of a non-C-contiguous array is a copy,
+    and perturbing a copy would silently give a zero gradient).
     """
-    grad = np.zeros_like(x)
-    flat_x = x.reshape(-1)
-    flat_g = grad.reshape(-1)
-    for i in range(flat_x.size):
-        old = flat_x[i]
-        flat_x[i] = old + h
+    grad = np.zeros(x.shape, dtype=x.dtype)
+    for i in np.ndindex(x.shape):
+        old = x[i]
+        x[i] = old + h
         f_plus = f()
-        flat_x[i] = old - h
+        x[i] = old - h
         f_minus = f()
-        flat_x[i] = old
-        flat_g[i] = (f_plus - f_minus) / (2.0 * h)
+        x[i] = old
+        grad[i] = (f_plus - f_minus) / (2.0 * h)
     return grad
 
 

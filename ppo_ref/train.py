@@ -13,6 +13,7 @@ from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from . import checkpoint as ckpt
@@ -307,7 +308,9 @@ def train(cfg=None, resume=None, progress=None, log=print, callback=None):
             restore_envs(cfg, envs, state, sim_states, log)
         runlog = RunLog(run_dir, cfg.to_dict(), None if resume is None else state.global_step)
         try:
-            with _StopRequested() as stop:
+            # 64-unit layers are far too small for BLAS threads to pay; on a
+            # loaded machine they cost several times the work they share.
+            with _StopRequested() as stop, threadpool_limits(limits=1, user_api="blas"):
                 _loop(cfg, envs, state, runlog, stop, progress, log, callback)
         finally:
             runlog.close()
