@@ -71,6 +71,18 @@ def real_in_range(name, x, low=None, high=None, low_open=False, high_open=False)
     return x
 
 
+def int_in_range(name, x, low=None, high=None):
+    """Check an integer (not a bool) lies in [low, high]; return it as int."""
+    if isinstance(x, bool) or not isinstance(x, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {x!r}")
+    x = int(x)
+    if (low is not None and x < low) or (high is not None and x > high):
+        lo = "-inf" if low is None else low
+        hi = "inf" if high is None else high
+        raise ValueError(f"{name} must be in [{lo}, {hi}], got {x}")
+    return x
+
+
 def _as_tuple(v):
     return v if isinstance(v, tuple) else (v,)
 

@@ -98,6 +98,8 @@ def load(path):
     """Load and check a checkpoint; returns a dict of arrays. Refuses truncated
     files, files that are not ppo_ref checkpoints and other format versions."""
     path = resolve(path)
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{path} is not a ppo_ref checkpoint: not an .npz (zip) file, or a truncated one")
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}

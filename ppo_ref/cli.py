@@ -36,10 +36,17 @@ def _add_config_flags(parser):
             parser.add_argument(_flag(f.name), type=base, metavar=f.name.upper(), **kw)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors on one line (``--help`` shows the usage)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog="ppo-ref", description="PPO for continuous control in pure numpy.")
+    parser = _Parser(prog="ppo-ref", description="PPO for continuous control in pure numpy.")
     parser.add_argument("--version", action="version", version=f"ppo_ref {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     train = sub.add_parser("train", help="train PPO (defaults: CleanRL's MuJoCo settings on Humanoid-v4)",
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)

@@ -11,16 +11,27 @@ layer keeps hidden state.
 
 import numpy as np
 
+from ._checks import as_float_array
+
 
 def linear_forward(x, W, b):
     """``y = x @ W + b``.
 
     x: (M, in), W: (in, out), b: (out,) -> y: (M, out); cache = (x, W).
     """
-    if x.ndim != 2 or W.ndim != 2 or x.shape[1] != W.shape[0] or b.shape != (W.shape[1],):
-        raise ValueError(
-            f"linear layer expects x (M, in), W (in, out), b (out,); got x {x.shape}, W {W.shape}, b {b.shape}"
-        )
+    x = as_float_array("x", x, ndim=2)
+    W = as_float_array("W", W, ndim=2)
+    b = as_float_array("b", b, ndim=1)
+    if x.shape[1] != W.shape[0]:
+        raise ValueError(f"x has {x.shape[1]} features (shape {x.shape}) but W (in, out) has {W.shape[0]} inputs "
+                         f"(shape {W.shape})")
+    if b.shape != (W.shape[1],):
+        raise ValueError(f"b must have shape ({W.shape[1]},) to match W {W.shape}, got {b.shape}")
+    return linear_forward_unchecked(x, W, b)
+
+
+def linear_forward_unchecked(x, W, b):
+    """:func:`linear_forward` without argument checks, for the MLP's hot path."""
     return x @ W + b, (x, W)
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from ._checks import as_float_array, real_in_range, same_shape
 from .distributions import entropy, log_prob_grads, log_prob_unchecked
-from .mlp import mlp_backward, mlp_forward
+from .mlp import layer_names, mlp_backward, mlp_forward, num_layers
 
 ADV_EPS = 1e-8
 
@@ -87,8 +87,21 @@ def ppo_loss(params, obs, actions, logprobs_old, advantages, returns, values_old
     same_shape("advantages", advantages, "logprobs_old", logprobs_old)
     same_shape("returns", returns, "logprobs_old", logprobs_old)
     same_shape("values_old", values_old, "logprobs_old", logprobs_old)
+    for name, p in params.items():
+        as_float_array(f"params[{name!r}]", p)
+    act_dim = params["log_std"].shape[0]
+    pi_out = params[layer_names("pi", num_layers(params, "pi") - 1)[0]].shape[1]
+    if pi_out != act_dim:
+        raise ValueError(f"params['log_std'] has {act_dim} action dims but the policy network outputs {pi_out}")
+    for net in ("pi", "v"):
+        d_in = params[layer_names(net, 0)[0]].shape[0]
+        if obs.shape[1] != d_in:
+            raise ValueError(f"obs has {obs.shape[1]} dims (shape {obs.shape}) but params['{net}.W0'] expects {d_in}")
+    if actions.shape[1] != act_dim:
+        raise ValueError(f"actions have {actions.shape[1]} dims (shape {actions.shape}) but params['log_std'] "
+                         f"has {act_dim}")
     if norm_adv and m < 2:
-        raise ValueError(f"advantage normalisation needs a minibatch of at least 2 samples, got {m}")
+        raise ValueError(f"norm_adv needs a minibatch of at least 2 samples (std with ddof=1), got {m}")
     real_in_range("clip_coef", clip_coef, 0.0, low_open=True)
     real_in_range("ent_coef", ent_coef, 0.0)
     real_in_range("vf_coef", vf_coef, 0.0)

@@ -6,7 +6,7 @@ Parameters live in a flat dict of named arrays: an MLP with prefix ``p`` has
 
 import numpy as np
 
-from .layers import linear_backward, linear_forward, orthogonal, tanh_backward, tanh_forward
+from .layers import linear_backward, linear_forward_unchecked, orthogonal, tanh_backward, tanh_forward
 
 HIDDEN = (64, 64)
 
@@ -43,7 +43,7 @@ def mlp_forward(params, prefix, x):
     h = x
     for i in range(n):
         w, b = layer_names(prefix, i)
-        h, lin_cache = linear_forward(h, params[w], params[b])
+        h, lin_cache = linear_forward_unchecked(h, params[w], params[b])
         if i < n - 1:
             h, tanh_cache = tanh_forward(h)
         else:

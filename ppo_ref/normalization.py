@@ -37,7 +37,7 @@ def rms_init(shape=()):
 
 def rms_update(rms, x):
     """Merge a batch ``x`` of shape (n, *shape) into ``rms``; returns a new RunningMeanStd."""
-    x = as_float_array("x", x)
+    x = as_float_array("x", x, ndim=rms.mean.ndim + 1)
     if x.shape[1:] != rms.mean.shape:
         raise ValueError(f"x must have shape (n, *{rms.mean.shape}), got {x.shape}")
     return rms_update_unchecked(rms, x)

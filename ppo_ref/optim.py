@@ -8,7 +8,7 @@ bias-corrected update written as ``torch.optim.Adam`` computes it: eps is added 
 
 import numpy as np
 
-from ._checks import real_in_range
+from ._checks import as_float_array, int_in_range, real_in_range
 
 ADAM_BETA1 = 0.9
 ADAM_BETA2 = 0.999
@@ -36,6 +36,7 @@ def adam_step(params, grads, state, lr, beta1=ADAM_BETA1, beta2=ADAM_BETA2, eps=
     lr = real_in_range("lr", lr, 0.0)
     if grads.keys() != params.keys():
         raise ValueError(f"grads must have the parameter names {sorted(params)}, got {sorted(grads)}")
+    grads = {k: _checked_grad(k, grads[k], p.shape) for k, p in params.items()}
     state["t"] += 1
     t = state["t"]
     step_size = lr / (1.0 - beta1**t)
@@ -50,6 +51,13 @@ def adam_step(params, grads, state, lr, beta1=ADAM_BETA1, beta2=ADAM_BETA2, eps=
         p -= step_size * m / (np.sqrt(v) / bias_correction2_sqrt + eps)
 
 
+def _checked_grad(name, g, shape=None):
+    g = as_float_array(f"grads[{name!r}]", g)
+    if shape is not None and g.shape != shape:
+        raise ValueError(f"grads[{name!r}] must have the parameter's shape {shape}, got {g.shape}")
+    return g
+
+
 def global_grad_norm(grads):
     """Euclidean norm of all gradients taken together as one vector."""
     return float(np.sqrt(sum(float(np.vdot(g, g)) for g in grads.values())))
@@ -59,9 +67,12 @@ def clip_grad_norm(grads, max_norm):
     """Scale all gradients by ``min(1, max_norm / (norm + 1e-6))`` (torch's
     ``clip_grad_norm_``). Returns ``(clipped_grads, norm_before_clipping)``."""
     max_norm = real_in_range("max_norm", max_norm, 0.0, low_open=True)
+    if not grads:
+        raise ValueError("grads must hold at least one gradient array, got an empty dict")
+    grads = {k: _checked_grad(k, g) for k, g in grads.items()}
     norm = global_grad_norm(grads)
     if not np.isfinite(norm):
-        raise ValueError(f"gradient norm is not finite ({norm}); cannot clip")
+        raise ValueError(f"grads have a global norm that overflows ({norm}); cannot clip")
     scale = clip_scale(norm, max_norm)
     return {k: g * scale for k, g in grads.items()}, norm
 
@@ -74,6 +85,7 @@ def clip_scale(norm, max_norm):
 
 def linear_lr(iteration, num_iterations, lr0):
     """``lr_k = (1 - (k - 1) / K) * lr0`` for iteration k = 1..K (so lr_1 = lr0)."""
-    if not (1 <= iteration <= num_iterations):
-        raise ValueError(f"iteration must be in [1, {num_iterations}], got {iteration}")
+    num_iterations = int_in_range("num_iterations", num_iterations, 1)
+    iteration = int_in_range("iteration", iteration, 1, num_iterations)
+    lr0 = real_in_range("lr0", lr0, 0.0)
     return (1.0 - (iteration - 1.0) / num_iterations) * lr0

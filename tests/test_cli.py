@@ -1,0 +1,116 @@
+"""The command line as a user meets it: one clear line for every mistake, and no
+run directory created or damaged by a refused command."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ppo_ref import checkpoint as ckpt
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "ppo_ref", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
+def assert_one_line_error(proc, *fragments):
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("ppo-ref")
+    for frag in fragments:
+        assert frag in lines[0]
+
+
+@pytest.mark.parametrize("flags, fragments", [
+    (["--env-id", "Humanoid-v99"], ["Humanoid-v99"]),
+    (["--env-id", "CartPole-v1"], ["CartPole-v1", "Discrete", "Box"]),
+    (["--num-minibatches", "30"], ["2048", "--num-minibatches (30)", "divisible"]),
+    (["--learning-rate", "-0.1"], ["--learning-rate (-0.1)", "> 0"]),
+    (["--gamma", "1.5"], ["--gamma (1.5)", "[0, 1]"]),
+    (["--num-envs", "0"], ["--num-envs (0)", "positive"]),
+    (["--learning-rate", "abc"], ["--learning-rate", "abc"]),
+    (["--target-kl", "0"], ["--target-kl (0.0)"]),
+])
+def test_bad_train_flags_are_refused_before_anything_is_written(tmp_path, flags, fragments):
+    run_dir = tmp_path / "run"
+    proc = run_cli("train", *flags, "--run-dir", str(run_dir))
+    assert_one_line_error(proc, *fragments)
+    assert not run_dir.exists()
+
+
+def test_resume_on_a_folder_without_checkpoint(tmp_path):
+    (tmp_path / "notes.txt").write_text("keep me")
+    proc = run_cli("train", "--resume", str(tmp_path))
+    assert_one_line_error(proc, str(tmp_path), "checkpoint.npz")
+    assert os.listdir(tmp_path) == ["notes.txt"]
+    assert (tmp_path / "notes.txt").read_text() == "keep me"
+
+
+def test_resume_refuses_other_flags(tmp_path):
+    proc = run_cli("train", "--resume", str(tmp_path), "--seed", "3")
+    assert_one_line_error(proc, "--seed")
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("cli") / "run"
+    proc = run_cli("train", "--total-timesteps", "512", "--num-steps", "256", "--num-minibatches", "4",
+                   "--update-epochs", "1", "--run-dir", str(run_dir))
+    assert proc.returncode == 0, proc.stderr
+    return run_dir
+
+
+def test_train_then_eval_and_summary(trained_run):
+    proc = run_cli("eval", str(trained_run), "--episodes", "2", "--deterministic")
+    assert proc.returncode == 0, proc.stderr
+    assert "2 episodes (deterministic): return" in proc.stdout
+    proc = run_cli("summary", str(trained_run), "--last", "5")
+    assert proc.returncode == 0, proc.stderr
+    assert "last 5 training episodes" in proc.stdout and "random policy" in proc.stdout
+
+
+def test_new_run_into_existing_run_is_refused(trained_run):
+    before = (trained_run / "checkpoint.npz").read_bytes()
+    proc = run_cli("train", "--total-timesteps", "4096", "--run-dir", str(trained_run))
+    assert_one_line_error(proc, "--resume")
+    assert (trained_run / "checkpoint.npz").read_bytes() == before
+
+
+def corrupt_variants(good, tmp_path):
+    """(name, path, expected message fragment) for checkpoints that must be refused."""
+    data = good.read_bytes()
+    out = []
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(data[: len(data) // 2])
+    out.append(("truncated", truncated, "not a ppo_ref checkpoint"))
+    text = tmp_path / "text.npz"
+    text.write_text("not a checkpoint")
+    out.append(("text", text, "not a ppo_ref checkpoint"))
+    foreign = tmp_path / "foreign.npz"
+    np.savez(foreign, weights=np.zeros(3))
+    out.append(("foreign npz", foreign, "not a ppo_ref checkpoint"))
+    arrays = dict(ckpt.load(good))
+    arrays["format_version"] = np.array(ckpt.FORMAT_VERSION + 1)
+    future = tmp_path / "future.npz"
+    ckpt.write_npz_atomic(future, arrays)
+    out.append(("other format version", future, f"format version {ckpt.FORMAT_VERSION + 1}"))
+    arrays = dict(ckpt.load(good))
+    arrays["config"] = ckpt.json_array({**ckpt.from_json_array(arrays["config"]), "env_id": "Hopper-v4"})
+    other_env = tmp_path / "other_env.npz"
+    ckpt.write_npz_atomic(other_env, arrays)
+    out.append(("other env", other_env, "Hopper-v4"))
+    return out
+
+
+def test_bad_checkpoints_are_refused_by_eval_and_resume(trained_run, tmp_path):
+    for name, path, fragment in corrupt_variants(trained_run / "checkpoint.npz", tmp_path):
+        before = path.read_bytes()
+        proc = run_cli("eval", str(path), "--episodes", "1")
+        assert_one_line_error(proc, fragment)
+        proc = run_cli("train", "--resume", str(path))
+        assert_one_line_error(proc, fragment)
+        assert path.read_bytes() == before, name
