@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 RUN_STAMP := $(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: test smoke train clean
+.PHONY: test smoke train soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ smoke: $(STAMP)
 train: $(STAMP)
 	$(PY) -m ppo_ref train --run-dir runs/train-$(RUN_STAMP) --progress
 	$(PY) -m ppo_ref summary runs/train-$(RUN_STAMP)
+
+## soak: kill a training process with SIGKILL 20 times at random moments, resume it each time
+soak: $(STAMP)
+	PPO_REF_SOAK_KILLS=20 $(PY) -m pytest tests/test_soak.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -11,6 +11,7 @@ run agree.
 """
 
 import csv
+import glob
 import json
 import os
 
@@ -31,6 +32,8 @@ class RunLog:
         self.run_dir = run_dir
         os.makedirs(run_dir, exist_ok=True)
         self.checkpoint_path = os.path.join(run_dir, CHECKPOINT_NAME)
+        for stale in glob.glob(glob.escape(self.checkpoint_path) + ".tmp-*"):
+            os.remove(stale)  # left by a process killed while writing a checkpoint
         if resume_step is None:
             with open(os.path.join(run_dir, "config.json"), "w") as f:
                 json.dump(config_dict, f, indent=2)
