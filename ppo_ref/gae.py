@@ -53,7 +53,7 @@ def gae_unchecked(rewards, values, next_values, terminated, truncated, gamma, la
     carry = gamma * lam * (1.0 - done)  # (T, N)
     advantages = np.empty_like(delta)
     last = np.zeros_like(delta[0])
-    for t in range(delta.shape[0] - 1, 0, -1):
+    for t in range(delta.shape[0] - 1, -1, -1):
         last = delta[t] + carry[t] * last
         advantages[t] = last
     return advantages, advantages + values
