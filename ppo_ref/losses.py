@@ -87,6 +87,19 @@ def ppo_loss(params, obs, actions, logprobs_old, advantages, returns, values_old
     same_shape("advantages", advantages, "logprobs_old", logprobs_old)
     same_shape("returns", returns, "logprobs_old", logprobs_old)
     same_shape("values_old", values_old, "logprobs_old", logprobs_old)
+    _check_params_fit(params, obs, actions)
+    if norm_adv and m < 2:
+        raise ValueError(f"norm_adv needs a minibatch of at least 2 samples (std with ddof=1), got {m}")
+    real_in_range("clip_coef", clip_coef, 0.0, low_open=True)
+    real_in_range("ent_coef", ent_coef, 0.0)
+    real_in_range("vf_coef", vf_coef, 0.0)
+    return ppo_loss_unchecked(params, obs, actions, logprobs_old, advantages, returns, values_old,
+                              clip_coef, ent_coef, vf_coef, clip_vloss, norm_adv)
+
+
+def _check_params_fit(params, obs, actions):
+    """Every parameter is finite, and obs and actions have the dims the networks
+    and log_std expect (a size-1 action axis would otherwise broadcast silently)."""
     for name, p in params.items():
         as_float_array(f"params[{name!r}]", p)
     act_dim = params["log_std"].shape[0]
@@ -100,13 +113,6 @@ def ppo_loss(params, obs, actions, logprobs_old, advantages, returns, values_old
     if actions.shape[1] != act_dim:
         raise ValueError(f"actions have {actions.shape[1]} dims (shape {actions.shape}) but params['log_std'] "
                          f"has {act_dim}")
-    if norm_adv and m < 2:
-        raise ValueError(f"norm_adv needs a minibatch of at least 2 samples (std with ddof=1), got {m}")
-    real_in_range("clip_coef", clip_coef, 0.0, low_open=True)
-    real_in_range("ent_coef", ent_coef, 0.0)
-    real_in_range("vf_coef", vf_coef, 0.0)
-    return ppo_loss_unchecked(params, obs, actions, logprobs_old, advantages, returns, values_old,
-                              clip_coef, ent_coef, vf_coef, clip_vloss, norm_adv)
 
 
 def ppo_loss_unchecked(params, obs, actions, logprobs_old, advantages, returns, values_old,

@@ -1,0 +1,36 @@
+"""Shared fixtures for the unit tests.
+
+Only fixtures live here; tolerances and the finite-difference helper come from
+:mod:`ppo_ref.testing`, so that they are named once for the tests and for ports.
+"""
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def rng():
+    """A fresh seeded Generator per test, so every test is reproducible on its own."""
+    return np.random.default_rng(20240531)
+
+
+@pytest.fixture
+def random_params():
+    """Factory for an agent parameter dict with random (not initialiser-shaped)
+    values, so that gradient checks see weights of every sign and size and a
+    non-trivial ``log_std``. Same names and layout as ``agent.init_params``.
+
+    ``random_params(rng, obs_dim, act_dim, hidden)`` -> dict of float64 arrays.
+    """
+
+    def make(rng, obs_dim, act_dim, hidden=(6, 5)):
+        params = {}
+        for prefix, out_dim in (("pi", act_dim), ("v", 1)):
+            sizes = (obs_dim, *hidden, out_dim)
+            for i in range(len(sizes) - 1):
+                params[f"{prefix}.W{i}"] = rng.normal(0.0, 1.0 / np.sqrt(sizes[i]), (sizes[i], sizes[i + 1]))
+                params[f"{prefix}.b{i}"] = rng.normal(0.0, 0.1, sizes[i + 1])
+        params["log_std"] = rng.uniform(-0.5, 0.5, act_dim)
+        return params
+
+    return make
