@@ -160,21 +160,36 @@ def collect_rollout(cfg, envs, state, iteration):
 
 
 def update(cfg, state, batch, lr, iteration):
-    """``update_epochs`` passes over the batch in minibatches drawn by permutation.
+    """``update_epochs`` passes over the batch in minibatches drawn by permutation:
+    each epoch draws ``perm = rng.permutation(B)`` from the minibatch generator,
+    lazily, so an early stop on ``target_kl`` draws no permutation it does not use.
 
+    Returns the diagnostics averaged over the minibatches that ran.
+    """
+    perms = (state.rngs["minibatch"].permutation(cfg.batch_size) for _ in range(cfg.update_epochs))
+    return update_with_permutations(cfg, state.params, state.opt, batch, lr, perms, iteration)
+
+
+def update_with_permutations(cfg, params, opt, batch, lr, perms, iteration=1):
+    """The epochs of :func:`update` with the permutations given by the caller, so a
+    port can replay an update without numpy's generator. Updates ``params`` and the
+    Adam state ``opt`` in place.
+
+    batch: obs (B, D), actions (B, A), logprobs (B,), values (B,), advantages (B,),
+    returns (B,). perms: one permutation of range(B) per epoch, e.g. an int array
+    (update_epochs, B); epoch e uses minibatches ``perms[e][j*mb:(j+1)*mb]``.
     Returns the diagnostics averaged over the minibatches that ran.
     """
     B, mb = cfg.batch_size, cfg.minibatch_size
     keys = ("pg_loss", "v_loss", "entropy", "approx_kl", "clipfrac", "grad_norm")
     sums = dict.fromkeys(keys, 0.0)
     count = 0
-    for epoch in range(cfg.update_epochs):
-        perm = state.rngs["minibatch"].permutation(B)
+    for epoch, perm in enumerate(perms):
         for j, start in enumerate(range(0, B, mb)):
             idx = perm[start:start + mb]
             minibatch = epoch * cfg.num_minibatches + j
             loss, grads, info = ppo_loss_unchecked(
-                state.params, batch["obs"][idx], batch["actions"][idx], batch["logprobs"][idx],
+                params, batch["obs"][idx], batch["actions"][idx], batch["logprobs"][idx],
                 batch["advantages"][idx], batch["returns"][idx], batch["values"][idx],
                 cfg.clip_coef, cfg.ent_coef, cfg.vf_coef, cfg.clip_vloss, cfg.norm_adv,
             )
@@ -182,14 +197,14 @@ def update(cfg, state, batch, lr, iteration):
             norm = global_grad_norm(grads)
             check_finite("gradient", norm, iteration, minibatch)
             scale = clip_scale(norm, cfg.max_grad_norm)
-            adam_step(state.params, {k: g * scale for k, g in grads.items()}, state.opt, lr)
+            adam_step(params, {k: g * scale for k, g in grads.items()}, opt, lr)
             info["grad_norm"] = norm
             for k in keys:
                 sums[k] += info[k]
             count += 1
         if cfg.target_kl is not None and info["approx_kl"] > cfg.target_kl:
             break
-    for name, p in state.params.items():
+    for name, p in params.items():
         check_finite(f"parameter {name}", p, iteration)
     return {k: v / count for k, v in sums.items()}
 
