@@ -64,7 +64,28 @@ def build_parser():
     summary = sub.add_parser("summary", help="a run's recent training return next to a random policy's")
     summary.add_argument("run_dir", metavar="RUN_DIR")
     summary.add_argument("--last", type=int, default=20, help="average over the last N training episodes (default: 20)")
+    _add_port_commands(sub)
     return parser
+
+
+def _add_port_commands(sub):
+    """golden, check-port and export-torch: the tools for checking and feeding ports."""
+    from .portcheck import DEFAULT_ATOL, DEFAULT_RTOL
+
+    golden = sub.add_parser("golden", help="write the golden test vectors (one .npz per case and index.json)")
+    golden.add_argument("out_dir", metavar="OUT_DIR")
+    check = sub.add_parser("check-port", help="compare a port's outputs with the golden vectors, tensor by tensor")
+    check.add_argument("vectors_dir", metavar="VECTORS_DIR")
+    check.add_argument("outputs", metavar="OUTPUTS.npz", help="the port's outputs, keys '<case>/<array name>'")
+    check.add_argument("--rtol", type=float, default=DEFAULT_RTOL,
+                       help=f"relative tolerance (default: {DEFAULT_RTOL})")
+    check.add_argument("--atol", type=float, default=DEFAULT_ATOL,
+                       help=f"absolute tolerance (default: {DEFAULT_ATOL})")
+    check.add_argument("--case", action="append", default=None, metavar="NAME",
+                       help="check only this case (repeatable; default: all)")
+    export = sub.add_parser("export-torch", help="write a checkpoint's parameters as a CleanRL Agent state dict (.npz)")
+    export.add_argument("checkpoint", metavar="CHECKPOINT_OR_RUN_DIR")
+    export.add_argument("out", metavar="OUT.npz")
 
 
 def main(argv=None):
@@ -75,6 +96,8 @@ def main(argv=None):
             return _train(args)
         if args.command == "summary":
             return _summary(args)
+        if args.command in _PORT_COMMANDS:
+            return _PORT_COMMANDS[args.command](args)
         return _eval(args)
     except (ConfigError, EnvError, CheckpointError, FileExistsError) as err:
         parser.exit(2, f"ppo-ref: error: {err}\n")
@@ -129,3 +152,46 @@ def _summary(args):
     print(f"{env_id} after {steps} steps: mean return of the last {len(last)} training episodes {last.mean():.1f}")
     print(f"{env_id} random policy, mean return over {len(rand)} episodes: {rand.mean():.1f}")
     return 0
+
+
+def _golden(args):
+    from .golden import generate
+
+    try:
+        index = generate(args.out_dir)
+    except OSError as err:
+        print(f"ppo-ref: error: cannot write the golden vectors to {args.out_dir}: {err.strerror}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(index['cases'])} golden cases and index.json to {args.out_dir}")
+    return 0
+
+
+def _check_port(args):
+    from .golden_format import GoldenError
+    from .portcheck import PortMismatch, check_port
+
+    try:
+        n = check_port(args.vectors_dir, args.outputs, rtol=args.rtol, atol=args.atol, cases=args.case)
+    except PortMismatch as err:
+        print(f"ppo-ref: port mismatch: {err}", file=sys.stderr)
+        return 1
+    except GoldenError as err:
+        print(f"ppo-ref: error: {err}", file=sys.stderr)
+        return 2
+    print(f"port matches the golden vectors: {n} tensors within rtol {args.rtol:g}, atol {args.atol:g}")
+    return 0
+
+
+def _export_torch(args):
+    from .export import export_torch
+
+    try:
+        arrays = export_torch(args.checkpoint, args.out)
+    except OSError as err:
+        print(f"ppo-ref: error: cannot write {args.out}: {err.strerror}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(arrays)} arrays (CleanRL Agent state dict and obs_rms.*) to {args.out}")
+    return 0
+
+
+_PORT_COMMANDS = {"golden": _golden, "check-port": _check_port, "export-torch": _export_torch}

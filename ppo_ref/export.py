@@ -1,0 +1,66 @@
+"""Export trained parameters as a PyTorch state dict of CleanRL's ``Agent``
+(``ppo_continuous_action.py``), as plain numpy arrays in an ``.npz``.
+
+CleanRL's agent is ``critic = Sequential(Linear(D, 64), Tanh, Linear(64, 64), Tanh,
+Linear(64, 1))``, ``actor_mean`` the same with A outputs, and ``actor_logstd`` a
+(1, A) parameter; the Linear layers sit at Sequential indices 0, 2, 4. An
+``nn.Linear`` holds ``weight`` as (out, in) and computes ``x @ weight.T + bias``,
+while ppo_ref's W is (in, out), so:
+
+    actor_mean.{2i}.weight = pi.W{i}.T    actor_mean.{2i}.bias = pi.b{i}
+    critic.{2i}.weight     = v.W{i}.T     critic.{2i}.bias     = v.b{i}
+    actor_logstd           = log_std[None, :]                       (1, A)
+
+Beside them, the observation normaliser's frozen statistics (SPEC 3), which
+CleanRL keeps in gymnasium's ``NormalizeObservation`` wrapper:
+
+    obs_rms.mean (D,)  obs_rms.var (D,)  obs_rms.count ()
+    obs_rms.clip ()    = 10: the normalised observation is clipped to [-10, 10]
+    obs_rms.epsilon () = 1e-8: obs_n = clip((obs - mean) / sqrt(var + 1e-8), -10, 10)
+
+Keys are in the order of ``Agent().state_dict()``; arrays are float64. In PyTorch:
+
+    f = numpy.load("agent.npz")
+    agent.load_state_dict({k: torch.from_numpy(f[k]) for k in f.files if not k.startswith("obs_rms.")})
+"""
+
+import numpy as np
+
+from . import checkpoint as ckpt
+from .evaluate import load_policy
+from .mlp import layer_names, num_layers
+from .normalization import NORM_EPS, OBS_CLIP
+
+TORCH_MODULES = (("critic", "v"), ("actor_mean", "pi"))  # state_dict order: critic, then actor_mean
+CLEANRL_LINEAR_LAYERS = 3
+
+
+def torch_state_dict(params):
+    """ppo_ref parameters -> CleanRL Agent state dict (name -> numpy array)."""
+    out = {"actor_logstd": params["log_std"][None, :].copy()}  # (1, A)
+    for module, prefix in TORCH_MODULES:
+        n = num_layers(params, prefix)
+        if n != CLEANRL_LINEAR_LAYERS:
+            raise ckpt.CheckpointError(f"the {prefix} network has {n} linear layers; CleanRL's Agent has "
+                                       f"{CLEANRL_LINEAR_LAYERS} (two hidden layers)")
+        for i in range(n):
+            w, b = layer_names(prefix, i)
+            out[f"{module}.{2 * i}.weight"] = params[w].T.copy()  # (out, in)
+            out[f"{module}.{2 * i}.bias"] = params[b].copy()
+    return out
+
+
+def export_torch(checkpoint, out_path):
+    """Write the CleanRL state dict and obs statistics of a checkpoint (or run
+    directory) to ``out_path``; returns the arrays written."""
+    _, params, obs_rms = load_policy(checkpoint)
+    arrays = torch_state_dict(params)
+    arrays.update({
+        "obs_rms.mean": obs_rms.mean,
+        "obs_rms.var": obs_rms.var,
+        "obs_rms.count": np.array(obs_rms.count),
+        "obs_rms.clip": np.array(OBS_CLIP),
+        "obs_rms.epsilon": np.array(NORM_EPS),
+    })
+    ckpt.write_npz_atomic(out_path, arrays)
+    return arrays

@@ -1,0 +1,79 @@
+"""Golden test vectors: inputs and outputs of ppo_ref's numerical pieces, written to
+disk so that a port in another language can be checked against them one named
+tensor at a time (``ppo-ref check-port``, see :mod:`ppo_ref.portcheck`).
+
+``make golden`` (``ppo-ref golden tests/golden``) writes one ``.npz`` per case of
+:mod:`ppo_ref.golden_cases` and an ``index.json`` documenting every array and the
+conventions below; the file format is in :mod:`ppo_ref.golden_format`. Inputs are
+drawn from numpy Generators with a fixed seed per case and stored with the
+outputs, so a port never needs numpy's random streams.
+"""
+
+import os
+
+import numpy as np
+
+from . import __version__
+from .golden_cases import ACT_DIM, CASES, OBS_DIM
+from .golden_format import FORMAT, FORMAT_VERSION, INDEX_NAME, dtype_name, index_bytes, npz_bytes, sha256
+from .optim import ADAM_BETA1, ADAM_BETA2, ADAM_EPS, GRAD_NORM_EPS
+
+CONVENTIONS = {
+    "arrays": "Little-endian float64 unless listed as int64 or bool; scalars are 0-d arrays.",
+    "parameters": f"params/<name> in the canonical order pi.W0, pi.b0, pi.W1, pi.b1, pi.W2, pi.b2, v.W0, ..., "
+                  f"v.b2, log_std; D = {OBS_DIM} observation dims, A = {ACT_DIM} action dims, hidden 64 x 64 tanh "
+                  "(SPEC 1).",
+    "weights": "Weights are (in, out): a layer computes y = x @ W + b. A PyTorch nn.Linear holds weight = W.T "
+               "(out, in) and bias = b.",
+    "adam": f"beta1 = {ADAM_BETA1}, beta2 = {ADAM_BETA2}, eps = {ADAM_EPS} added to sqrt(v) / sqrt(1 - beta2^t), "
+            f"as torch.optim.Adam; gradients are first scaled by min(1, max_grad_norm / (norm + {GRAD_NORM_EPS})) "
+            "over all parameters together (SPEC 6).",
+    "minibatches": "Epoch e walks permutations[e] in consecutive slices of B / num_minibatches: minibatch j uses "
+                   "the rows permutations[e, j*mb:(j+1)*mb] of the batch arrays.",
+    "observations": "obs arrays are network inputs, already normalised (SPEC 3): do not normalise them again.",
+    "exact": "A case with exact = true is fixed bit for bit by SPEC (elementwise IEEE operations in the order SPEC "
+             "writes them). The others pass through matrix products, exp and log, whose last bits depend on the "
+             "BLAS library and the CPU: compare them with a tolerance.",
+    "roles": "Arrays of role 'input' are the arguments of the case's computation, those of role 'output' its "
+             "results.",
+    "port_outputs": "A port writes every array of role 'output' to one .npz with keys '<case>/<array name>' and "
+                    "checks it with: ppo-ref check-port VECTORS_DIR OUTPUTS.npz",
+}
+
+
+def build_case(case):
+    """Draw a case's inputs from its seed and compute its outputs.
+
+    Returns ``(arrays, entries)``: name -> array in index order, and the index.json
+    entry of every array.
+    """
+    inputs = case.make_inputs(np.random.default_rng(case.seed))
+    outputs = case.compute({name: arr for name, arr, _ in inputs})
+    arrays, entries = {}, []
+    for role, rows in (("input", inputs), ("output", outputs)):
+        for name, arr, meaning in rows:
+            if name in arrays:
+                raise ValueError(f"case {case.name} has two arrays named {name!r}")
+            arrays[name] = arr
+            entries.append({"name": name, "role": role, "shape": list(arr.shape), "dtype": dtype_name(arr),
+                            "meaning": meaning})
+    return arrays, entries
+
+
+def generate(out_dir):
+    """Write every case's ``.npz`` and ``index.json`` to ``out_dir`` (created if
+    missing); returns the index. Running it twice writes the same bytes."""
+    os.makedirs(out_dir, exist_ok=True)
+    cases = []
+    for case in CASES:
+        arrays, entries = build_case(case)
+        data = npz_bytes(arrays)
+        with open(os.path.join(out_dir, f"{case.name}.npz"), "wb") as f:
+            f.write(data)
+        cases.append({"name": case.name, "file": f"{case.name}.npz", "sha256": sha256(data), "seed": case.seed,
+                      "exact": case.exact, "description": case.description, "arrays": entries})
+    index = {"format": FORMAT, "format_version": FORMAT_VERSION, "ppo_ref_version": __version__,
+             "conventions": CONVENTIONS, "cases": cases}
+    with open(os.path.join(out_dir, INDEX_NAME), "wb") as f:
+        f.write(index_bytes(index))
+    return index

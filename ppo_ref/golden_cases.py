@@ -1,0 +1,273 @@
+"""The golden cases: for each, how its inputs are drawn and which call of ppo_ref
+computes its outputs, with the meaning of every array (see :mod:`ppo_ref.golden`).
+
+    gaussian          log-prob, entropy and their gradients (SPEC 2)
+    gae_bootstrap     GAE of a (T, N) rollout with terminations and truncations (SPEC 4)
+    gae_no_bootstrap  the same rollout with bootstrap_truncation off
+    ppo_loss          the loss, every parameter gradient and the diagnostics (SPEC 5)
+    adam_step         one global-norm clip and Adam step (SPEC 6)
+    ppo_update        3 epochs of 4 minibatches with given permutations (SPEC 6)
+
+Agent parameters have the real architecture (D -> 64 -> 64 -> out, D = 5, A = 3)
+so that a port can load them into its own agent.
+"""
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .agent import init_params, param_names, policy_mean, value
+from .config import Config, validate
+from .distributions import entropy, log_prob, log_prob_grads
+from .gae import gae
+from .losses import ppo_loss
+from .optim import adam_step, clip_grad_norm
+from .train import update_with_permutations
+
+OBS_DIM, ACT_DIM = 5, 3
+LOSS_CONFIG = {"clip_coef": 0.2, "ent_coef": 0.01, "vf_coef": 0.5, "clip_vloss": True, "norm_adv": True}
+INFO_MEANINGS = {
+    "pg_loss": "policy loss L_pi = mean(max(-A rho, -A clip(rho, 1 - clip_coef, 1 + clip_coef)))",
+    "v_loss": "value loss L_v = 0.5 mean(max((v - R)^2, (v_c - R)^2)), v_c = v_old + clip(v - v_old, +-clip_coef)",
+    "entropy": "entropy of the policy (the same for every state, so also its mean)",
+    "approx_kl": "mean((rho - 1) - log rho)",
+    "clipfrac": "mean(|rho - 1| > clip_coef)",
+    "grad_norm": "global gradient norm before clipping",
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One golden case: ``make_inputs(rng)`` draws the inputs and ``compute(inputs)``
+    runs ppo_ref on them; both return ``[(name, array, meaning), ...]``. ``exact``:
+    the contract fixes the outputs bit for bit (elementwise IEEE operations in the
+    order SPEC writes them); otherwise they pass through matrix products, exp and
+    log, whose last bits depend on the BLAS library and the CPU."""
+    name: str
+    seed: int
+    description: str
+    make_inputs: Callable
+    compute: Callable
+    exact: bool
+
+
+def _f(x):
+    return np.array(x, dtype=np.float64)
+
+
+def _param_meaning(name):
+    if name == "log_std":
+        return "log standard deviation of the Gaussian policy, (A,)"
+    net, part = name.split(".")
+    layer = int(part[1:])
+    what = "weight (in, out)" if part[0] == "W" else "bias"
+    return f"{'policy' if net == 'pi' else 'value'} network, layer {layer} {what}"
+
+
+def _named(prefix, arrays, what):
+    """Entries ``prefix/<name>`` for a parameter-shaped dict, in canonical order."""
+    return [(f"{prefix}/{k}", arrays[k], f"{what}: {_param_meaning(k)}") for k in param_names(arrays)]
+
+
+def _sub(inputs, prefix):
+    n = len(prefix) + 1
+    return {k[n:]: v.copy() for k, v in inputs.items() if k.startswith(prefix + "/")}
+
+
+def _params(rng):
+    """SPEC 1's initialisation plus N(0, 0.05^2) noise on every array and a random
+    log_std, so no array is 0 and sigma is not 1."""
+    params = init_params(rng, OBS_DIM, ACT_DIM)
+    for p in params.values():
+        p += rng.normal(0.0, 0.05, p.shape)
+    params["log_std"] = rng.uniform(-1.0, 0.5, ACT_DIM)
+    return params
+
+
+def _adam_state(rng, params):
+    """Adam moments as after some earlier steps: m ~ N(0, 1e-3^2), v = m'^2 + 1e-8."""
+    m = {k: rng.normal(0.0, 1e-3, p.shape) for k, p in params.items()}
+    v = {k: rng.normal(0.0, 1e-3, p.shape) ** 2 + 1e-8 for k, p in params.items()}
+    return m, v
+
+
+def _batch(rng, params, n, size):
+    """A batch of ``n`` samples as a rollout stores it, with old log-probs and
+    values perturbed by N(0, 0.3^2) so that both the ratio and the value clip are
+    active; ``size`` names n in the meanings ("M" or "B")."""
+    obs = rng.normal(0.0, 1.0, (n, OBS_DIM))
+    mu = policy_mean(params, obs)
+    actions = mu + np.exp(params["log_std"]) * rng.standard_normal(mu.shape)
+    values = value(params, obs) + rng.normal(0.0, 0.3, n)
+    return {
+        "obs": (obs, f"normalised observations, ({size}, D)"),
+        "actions": (actions, f"unclipped sampled actions, ({size}, A)"),
+        "logprobs": (log_prob(actions, mu, params["log_std"]) + rng.normal(0.0, 0.3, n),
+                     f"log-probs of the actions under the policy that collected them, ({size},)"),
+        "values": (values, f"values V(s) of the policy that collected them, ({size},)"),
+        "advantages": (rng.normal(0.5, 2.0, n), f"GAE advantages before normalisation, ({size},)"),
+        "returns": (values + rng.normal(0.0, 1.0, n), f"returns R = A + V, ({size},)"),
+    }
+
+
+def _loss_options():
+    """The options of :func:`ppo_ref.losses.ppo_loss` as 0-d arrays (bool or float64)."""
+    return [(k, np.array(v) if isinstance(v, bool) else _f(v), "loss option (SPEC 5)") for k, v in LOSS_CONFIG.items()]
+
+
+def _gaussian_inputs(rng):
+    mu = rng.normal(0.0, 1.0, (6, ACT_DIM))
+    log_std = rng.uniform(-1.0, 0.5, ACT_DIM)
+    actions = mu + np.exp(log_std) * rng.normal(0.0, 1.5, mu.shape)
+    return [("mu", mu, "means, (M, A)"), ("log_std", log_std, "log standard deviations, (A,)"),
+            ("actions", actions, "actions a, (M, A)")]
+
+
+def _gaussian_outputs(x):
+    a, mu, log_std = x["actions"], x["mu"], x["log_std"]
+    dmu, dlog_std = log_prob_grads(a, mu, log_std)
+    return [
+        ("log_prob", log_prob(a, mu, log_std), "sum_i [-(a_i - mu_i)^2 / (2 sigma_i^2) - log_std_i - 0.5 log(2 pi)], "
+                                               "(M,)"),
+        ("entropy", _f(entropy(log_std)), "sum_i [log_std_i + 0.5 (1 + log(2 pi))]"),
+        ("grad_mu", dmu, "row m: d log_prob[m] / d mu[m] = (a - mu) / sigma^2, (M, A)"),
+        ("grad_log_std", dlog_std, "row m: d log_prob[m] / d log_std = (a - mu)^2 / sigma^2 - 1, (M, A); "
+                                   "one row per sample, not summed"),
+        # distributions.entropy: d entropy / d log_std_i = 1 (and 0 for mu).
+        ("entropy_grad_log_std", np.ones_like(log_std), "d entropy / d log_std, (A,)"),
+    ]
+
+
+GAE_T, GAE_N = 8, 3
+# (t, env) of the episode ends. Env 0: termination, truncation, rollout end.
+# Env 1: terminated and truncated at once (a time limit on the terminal step),
+# truncation at the last step. Env 2: termination at the first and the last step.
+GAE_TERMINATED = ((2, 0), (4, 1), (0, 2), (7, 2))
+GAE_TRUNCATED = ((5, 0), (4, 1), (7, 1))
+
+
+def _gae_inputs(bootstrap_truncation):
+    def make(rng):
+        terminated = np.zeros((GAE_T, GAE_N), dtype=bool)
+        truncated = np.zeros((GAE_T, GAE_N), dtype=bool)
+        terminated[tuple(zip(*GAE_TERMINATED))] = True
+        truncated[tuple(zip(*GAE_TRUNCATED))] = True
+        values = rng.normal(0.0, 1.0, (GAE_T, GAE_N))
+        # v'_t = v_{t+1} within an episode; at an episode end (the final
+        # observation) and after the rollout's last step, a value of its own.
+        next_values = np.concatenate([values[1:], rng.normal(0.0, 1.0, (1, GAE_N))])
+        done = terminated | truncated
+        next_values[done] = rng.normal(0.0, 1.0, int(done.sum()))
+        return [
+            ("rewards", rng.normal(0.0, 1.0, (GAE_T, GAE_N)), "rewards r_t, (T, N)"),
+            ("values", values, "v_t = V(s_t), (T, N)"),
+            ("next_values", next_values, "v'_t = V(s_{t+1}), s_{t+1} the true next state, (T, N)"),
+            ("terminated", terminated, "episode terminated at step t, (T, N)"),
+            ("truncated", truncated, "episode truncated (time limit) at step t, (T, N)"),
+            ("gamma", _f(0.99), "discount factor"),
+            ("lam", _f(0.95), "GAE lambda"),
+            ("bootstrap_truncation", np.array(bootstrap_truncation), "bootstrap truncated steps with v'"),
+        ]
+    return make
+
+
+def _gae_outputs(x):
+    adv, ret = gae(x["rewards"], x["values"], x["next_values"], x["terminated"], x["truncated"],
+                   float(x["gamma"]), float(x["lam"]), bool(x["bootstrap_truncation"]))
+    return [("advantages", adv, "A_t, (T, N)"), ("returns", ret, "R_t = A_t + v_t, (T, N)")]
+
+
+def _loss_inputs(rng):
+    params = _params(rng)
+    b = _batch(rng, params, 8, "M")
+    names = {"logprobs": "logprobs_old", "values": "values_old"}
+    return (_named("params", params, "parameters")
+            + [(names.get(k, k), arr, meaning) for k, (arr, meaning) in b.items()]
+            + _loss_options())
+
+
+def _loss_outputs(x):
+    loss, grads, info = ppo_loss(
+        _sub(x, "params"), x["obs"], x["actions"], x["logprobs_old"], x["advantages"], x["returns"],
+        x["values_old"], **{k: x[k].item() for k in LOSS_CONFIG})
+    return ([("loss", _f(loss), "L = L_pi - ent_coef * mean(entropy) + vf_coef * L_v")]
+            + _named("grads", grads, "dL/dparam")
+            + [(f"info/{k}", _f(v), INFO_MEANINGS[k]) for k, v in info.items()])
+
+
+def _adam_inputs(rng):
+    params = _params(rng)
+    grads = {k: rng.normal(0.0, 0.05, p.shape) for k, p in params.items()}
+    m, v = _adam_state(rng, params)
+    return (_named("params", params, "parameters") + _named("grads", grads, "gradient before clipping")
+            + _named("m", m, "Adam first moment") + _named("v", v, "Adam second moment")
+            + [("t", np.array(9, dtype=np.int64), "Adam steps taken so far"),
+               ("lr", _f(3e-4), "learning rate"), ("max_grad_norm", _f(0.5), "gradient-norm clipping threshold")])
+
+
+def _adam_outputs(x):
+    params, state = _sub(x, "params"), {"m": _sub(x, "m"), "v": _sub(x, "v"), "t": int(x["t"])}
+    clipped, norm = clip_grad_norm(_sub(x, "grads"), float(x["max_grad_norm"]))
+    adam_step(params, clipped, state, float(x["lr"]))
+    return ([("grad_norm", _f(norm), INFO_MEANINGS["grad_norm"])]
+            + _named("clipped_grads", clipped, "gradient after clipping")
+            + _named("params_after", params, "parameters after the step")
+            + _named("m_after", state["m"], "Adam first moment after the step")
+            + _named("v_after", state["v"], "Adam second moment after the step")
+            + [("t_after", np.array(state["t"], dtype=np.int64), "Adam steps taken, t + 1")])
+
+
+UPDATE_BATCH, UPDATE_MINIBATCHES, UPDATE_EPOCHS = 32, 4, 3
+
+
+def _update_inputs(rng):
+    params = _params(rng)
+    m, v = _adam_state(rng, params)
+    batch = _batch(rng, params, UPDATE_BATCH, "B")
+    perms = np.stack([rng.permutation(UPDATE_BATCH) for _ in range(UPDATE_EPOCHS)]).astype(np.int64)
+    return (_named("params", params, "parameters") + _named("m", m, "Adam first moment")
+            + _named("v", v, "Adam second moment")
+            + [("t", np.array(24, dtype=np.int64), "Adam steps taken so far")]
+            + [(f"batch/{k}", arr, meaning) for k, (arr, meaning) in batch.items()]
+            + [("permutations", perms, "row e: the permutation of range(B) epoch e walks, (epochs, B)"),
+               ("lr", _f(3e-4), "learning rate"),
+               ("max_grad_norm", _f(0.5), "gradient-norm clipping threshold"),
+               ("num_minibatches", np.array(UPDATE_MINIBATCHES, dtype=np.int64), "minibatches per epoch"),
+               ("update_epochs", np.array(UPDATE_EPOCHS, dtype=np.int64), "epochs (target_kl off)")]
+            + _loss_options())
+
+
+def _update_outputs(x):
+    perms = x["permutations"]
+    B = x["batch/obs"].shape[0]
+    cfg = validate(Config(
+        num_envs=1, num_steps=B, num_minibatches=int(x["num_minibatches"]), update_epochs=int(x["update_epochs"]),
+        max_grad_norm=float(x["max_grad_norm"]), **{k: x[k].item() for k in LOSS_CONFIG}))
+    if perms.shape != (cfg.update_epochs, B):
+        raise ValueError(f"permutations must have shape (update_epochs, B) = {(cfg.update_epochs, B)}, "
+                         f"got {perms.shape}")
+    params, opt = _sub(x, "params"), {"m": _sub(x, "m"), "v": _sub(x, "v"), "t": int(x["t"])}
+    info = update_with_permutations(cfg, params, opt, _sub(x, "batch"), float(x["lr"]), perms)
+    return (_named("params_after", params, "parameters after the update")
+            + _named("m_after", opt["m"], "Adam first moment after the update")
+            + _named("v_after", opt["v"], "Adam second moment after the update")
+            + [("t_after", np.array(opt["t"], dtype=np.int64), "Adam steps taken, t + epochs * num_minibatches")]
+            + [(f"info/{k}", _f(v), f"{INFO_MEANINGS[k]}, averaged over the minibatches") for k, v in info.items()])
+
+
+CASES = (
+    Case("gaussian", 1, "Diagonal Gaussian log-prob, entropy and their gradients (SPEC 2).",
+         _gaussian_inputs, _gaussian_outputs, exact=False),
+    Case("gae_bootstrap", 2, "GAE with terminations and truncations, truncations bootstrapped (SPEC 4).",
+         _gae_inputs(True), _gae_outputs, exact=True),
+    Case("gae_no_bootstrap", 2, "The same rollout with truncations treated as terminations (SPEC 4).",
+         _gae_inputs(False), _gae_outputs, exact=True),
+    Case("ppo_loss", 3, "PPO loss of one minibatch (M = 8), its gradient for every parameter and its "
+                        "diagnostics (SPEC 5).", _loss_inputs, _loss_outputs, exact=False),
+    Case("adam_step", 4, "One global gradient-norm clip and Adam step from a state after t steps (SPEC 6).",
+         _adam_inputs, _adam_outputs, exact=False),
+    Case("ppo_update", 5, f"One PPO update: {UPDATE_EPOCHS} epochs of {UPDATE_MINIBATCHES} minibatches of a batch "
+                          f"of B = {UPDATE_BATCH}, each a loss, a clip and an Adam step (SPEC 6).",
+         _update_inputs, _update_outputs, exact=False),
+)

@@ -1,0 +1,122 @@
+"""The on-disk format of the golden test vectors, for writing them and reading them back.
+
+A vectors directory holds:
+
+    index.json   ``format``, ``format_version``, the ``ppo_ref_version`` that wrote
+                 it, ``conventions`` (the rules a porter needs) and ``cases``: for
+                 each case, in order, its ``name``, ``file``, ``sha256``,
+                 ``description`` and ``arrays``, each array with ``name``, ``role``
+                 ("input" or "output"), ``shape``, ``dtype`` and ``meaning``.
+    <case>.npz   the case's arrays in index order: a zip of ``.npy`` files, stored
+                 uncompressed, holding only little-endian float64, int64 and bool
+                 arrays (scalars are 0-d arrays), so ``numpy.load(...,
+                 allow_pickle=False)`` or any .npy reader can open it.
+
+The bytes are a function of the arrays alone: zip entries carry a fixed timestamp
+and permissions, and index.json is written with sorted keys, so generating the
+same vectors twice gives identical files.
+"""
+
+import hashlib
+import io
+import json
+import os
+import zipfile
+
+import numpy as np
+
+FORMAT = "ppo_ref-golden"
+FORMAT_VERSION = 1
+INDEX_NAME = "index.json"
+ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can hold
+DTYPES = {"float64": np.dtype("<f8"), "int64": np.dtype("<i8"), "bool": np.dtype("|b1")}
+
+
+class GoldenError(ValueError):
+    """A vectors directory cannot be used; the message says which file and why."""
+
+
+def dtype_name(arr):
+    """The index.json name of an array's dtype; refuses anything but float64, int64, bool."""
+    for name, dt in DTYPES.items():
+        if arr.dtype == dt:
+            return name
+    raise TypeError(f"golden arrays must be float64, int64 or bool, got dtype {arr.dtype}")
+
+
+def npz_bytes(arrays):
+    """An .npz of ``arrays`` (name -> array), entries in the dict's order, with a
+    fixed timestamp and permissions so that equal arrays give equal bytes."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        for name, arr in arrays.items():
+            dtype_name(arr)
+            npy = io.BytesIO()
+            np.lib.format.write_array(npy, np.array(arr, order="C"), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=ZIP_DATE_TIME)
+            info.create_system = 3  # Unix, whatever the machine
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, npy.getvalue())
+    return buf.getvalue()
+
+
+def index_bytes(index):
+    """index.json as UTF-8: sorted keys, two-space indent, one line per array entry
+    (a dict with a "shape"), a final newline."""
+    return (_json_lines(index, 0) + "\n").encode()
+
+
+def _json_lines(obj, depth):
+    pad, inner = "  " * depth, "  " * (depth + 1)
+    if isinstance(obj, dict) and "shape" not in obj:
+        items = [f"{inner}{json.dumps(k)}: {_json_lines(obj[k], depth + 1)}" for k in sorted(obj)]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(obj, list) and obj and isinstance(obj[0], dict):
+        return "[\n" + ",\n".join(inner + _json_lines(v, depth + 1) for v in obj) + "\n" + pad + "]"
+    return json.dumps(obj, sort_keys=True, ensure_ascii=False)
+
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_index(vectors_dir):
+    """Load and check ``vectors_dir/index.json``."""
+    path = os.path.join(vectors_dir, INDEX_NAME)
+    try:
+        with open(path, encoding="utf-8") as f:
+            index = json.load(f)
+    except FileNotFoundError:
+        raise GoldenError(f"{vectors_dir} has no {INDEX_NAME}; is it a golden vectors directory?") from None
+    except (OSError, ValueError) as err:
+        raise GoldenError(f"{path} is not readable JSON: {err}") from None
+    if not isinstance(index, dict) or index.get("format") != FORMAT:
+        raise GoldenError(f"{path} is not a ppo_ref golden index (no \"format\": \"{FORMAT}\")")
+    if index.get("format_version") != FORMAT_VERSION:
+        raise GoldenError(f"{path} has format_version {index.get('format_version')!r}; "
+                          f"this ppo_ref reads version {FORMAT_VERSION}")
+    return index
+
+
+def load_case(vectors_dir, case):
+    """The arrays of one ``case`` entry of the index, after checking the file's
+    sha256 and that it holds exactly the arrays, shapes and dtypes listed."""
+    path = os.path.join(vectors_dir, case["file"])
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as err:
+        raise GoldenError(f"cannot read {path}: {err.strerror}") from None
+    if sha256(data) != case["sha256"]:
+        raise GoldenError(f"{path} does not match its sha256 in {INDEX_NAME}; regenerate the vectors")
+    with np.load(io.BytesIO(data), allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    listed = [a["name"] for a in case["arrays"]]
+    if list(arrays) != listed:
+        raise GoldenError(f"{path} holds arrays {list(arrays)}, but {INDEX_NAME} lists {listed}")
+    for a in case["arrays"]:
+        arr = arrays[a["name"]]
+        if list(arr.shape) != a["shape"] or dtype_name(arr) != a["dtype"]:
+            raise GoldenError(f"{path}: {a['name']} is {arr.dtype} {arr.shape}, "
+                              f"but {INDEX_NAME} lists {a['dtype']} {tuple(a['shape'])}")
+    return arrays

@@ -1,0 +1,106 @@
+"""ppo_ref.export and ``ppo-ref export-torch``: a trained checkpoint as CleanRL's
+Agent state dict, checked by running the exported arrays the way PyTorch does
+(``x @ weight.T + bias``) in numpy, with no torch installed."""
+
+import numpy as np
+import pytest
+
+from ppo_ref import checkpoint as ckpt
+from ppo_ref.agent import policy_mean, value
+from ppo_ref.cli import main
+from ppo_ref.config import Config
+from ppo_ref.evaluate import load_policy
+from ppo_ref.export import export_torch
+from ppo_ref.normalization import normalize_obs
+from ppo_ref.testing import FLOAT64_RTOL, rel_error
+from ppo_ref.train import train
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """One short Humanoid-v4 run (one iteration of 64 steps): real parameters
+    and observation statistics in a real checkpoint."""
+    path = tmp_path_factory.mktemp("export") / "run"
+    cfg = Config(total_timesteps=64, num_steps=64, num_minibatches=2, update_epochs=1, run_dir=str(path))
+    train(cfg, progress=False, log=lambda s: None)
+    return path
+
+
+def expected_shapes(D, A):
+    """CleanRL's ``Agent(envs).state_dict()``: own parameter first, then critic, then actor_mean."""
+    return {
+        "actor_logstd": (1, A),
+        "critic.0.weight": (64, D), "critic.0.bias": (64,),
+        "critic.2.weight": (64, 64), "critic.2.bias": (64,),
+        "critic.4.weight": (1, 64), "critic.4.bias": (1,),
+        "actor_mean.0.weight": (64, D), "actor_mean.0.bias": (64,),
+        "actor_mean.2.weight": (64, 64), "actor_mean.2.bias": (64,),
+        "actor_mean.4.weight": (A, 64), "actor_mean.4.bias": (A,),
+        "obs_rms.mean": (D,), "obs_rms.var": (D,), "obs_rms.count": (),
+        "obs_rms.clip": (), "obs_rms.epsilon": (),
+    }
+
+
+def load(path):
+    with np.load(path, allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
+
+
+def torch_way(sd, module, x):
+    """``nn.Sequential(Linear, Tanh, Linear, Tanh, Linear)`` as PyTorch computes it."""
+    for i in (0, 2, 4):
+        x = x @ sd[f"{module}.{i}.weight"].T + sd[f"{module}.{i}.bias"]
+        if i < 4:
+            x = np.tanh(x)
+    return x
+
+
+def test_names_shapes_and_layout(run_dir, tmp_path):
+    _, params, obs_rms = load_policy(run_dir)
+    D, A = params["pi.W0"].shape[0], params["log_std"].shape[0]
+    written = export_torch(run_dir, tmp_path / "agent.npz")
+    sd = load(tmp_path / "agent.npz")
+    assert list(written) == list(sd)
+    assert {k: v.shape for k, v in sd.items()} == expected_shapes(D, A)
+    assert list(sd) == list(expected_shapes(D, A))
+    assert all(v.dtype == np.float64 for v in sd.values())
+    np.testing.assert_array_equal(sd["actor_mean.2.weight"], params["pi.W1"].T)
+    np.testing.assert_array_equal(sd["critic.4.bias"], params["v.b2"])
+    np.testing.assert_array_equal(sd["actor_logstd"][0], params["log_std"])
+    np.testing.assert_array_equal(sd["obs_rms.var"], obs_rms.var)
+    assert sd["obs_rms.count"] == obs_rms.count
+    assert sd["obs_rms.clip"] == 10.0 and sd["obs_rms.epsilon"] == 1e-8
+
+
+def test_torch_way_forward_reproduces_mu_and_v(run_dir, tmp_path, rng):
+    _, params, obs_rms = load_policy(run_dir)
+    export_torch(run_dir, tmp_path / "agent.npz")
+    sd = load(tmp_path / "agent.npz")
+    raw = obs_rms.mean + np.sqrt(obs_rms.var) * rng.normal(0.0, 2.0, (7, obs_rms.mean.shape[0]))  # (7, D)
+    # gymnasium's NormalizeObservation followed by CleanRL's clip to [-10, 10]
+    x = np.clip((raw - sd["obs_rms.mean"]) / np.sqrt(sd["obs_rms.var"] + sd["obs_rms.epsilon"]),
+                -sd["obs_rms.clip"], sd["obs_rms.clip"])
+    obs = normalize_obs(raw, obs_rms)
+    assert rel_error(torch_way(sd, "actor_mean", x), policy_mean(params, obs)) <= FLOAT64_RTOL
+    assert rel_error(torch_way(sd, "critic", x)[:, 0], value(params, obs)) <= FLOAT64_RTOL
+
+
+def test_cli_exports_a_run_directory(run_dir, tmp_path, capsys):
+    out = tmp_path / "agent.npz"
+    assert main(["export-torch", str(run_dir), str(out)]) == 0
+    assert "agent.npz" in capsys.readouterr().out
+    direct = export_torch(run_dir / ckpt.CHECKPOINT_NAME, tmp_path / "direct.npz")
+    exported = load(out)
+    assert list(exported) == list(direct)
+    for k in direct:
+        np.testing.assert_array_equal(exported[k], direct[k], err_msg=k)
+
+
+def test_cli_refuses_a_non_checkpoint_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "agent.npz"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export-torch", str(tmp_path / "no-such-run"), str(out)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no-such-run" in err
+    assert not out.exists()
