@@ -113,12 +113,16 @@ def probe_spaces(env_id):
 
 
 def make_vector_env(env_id, num_envs, async_envs=False):
-    """N copies of ``env_id`` with SAME_STEP autoreset (sync, or in subprocesses)."""
+    """N copies of ``env_id`` with SAME_STEP autoreset (sync, or in subprocesses).
+
+    ``copy=False``: ``step`` returns the vector env's own observation buffer, which
+    the next ``step`` overwrites; the trainer reads it before stepping again.
+    """
     if async_envs:
-        envs = gym.vector.AsyncVectorEnv([lambda: _make_worker_env(env_id)] * num_envs,
+        envs = gym.vector.AsyncVectorEnv([lambda: _make_worker_env(env_id)] * num_envs, copy=False,
                                          autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
     else:
-        envs = gym.vector.SyncVectorEnv([lambda: make_env(env_id)] * num_envs,
+        envs = gym.vector.SyncVectorEnv([lambda: make_env(env_id)] * num_envs, copy=False,
                                         autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
     check_spaces(env_id, envs.single_observation_space, envs.single_action_space)
     return envs

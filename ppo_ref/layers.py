@@ -35,15 +35,16 @@ def linear_forward_unchecked(x, W, b):
     return x @ W + b, (x, W)
 
 
-def linear_backward(dy, cache):
+def linear_backward(dy, cache, need_dx=True):
     """Gradients of ``y = x @ W + b`` given ``dy = dL/dy`` (M, out).
 
-    dL/dx = dy @ W.T       (M, in)
+    dL/dx = dy @ W.T       (M, in)     (None when ``need_dx`` is false: a network's
+                                        first layer has no use for it)
     dL/dW = x.T @ dy       (in, out)   since dy_mj/dW_ij = x_mi
     dL/db = sum_m dy_m     (out,)
     """
     x, W = cache
-    return dy @ W.T, x.T @ dy, dy.sum(axis=0)
+    return (dy @ W.T if need_dx else None), x.T @ dy, dy.sum(axis=0)
 
 
 def tanh_forward(x):

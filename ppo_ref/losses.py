@@ -144,8 +144,8 @@ def ppo_loss_unchecked(params, obs, actions, logprobs_old, advantages, returns, 
     dlog_std = dlogprob @ dlp_dlog_std - ent_coef
     dv = (vf_coef * 0.5 / m) * dv_terms  # (M,)
 
-    _, grads = mlp_backward(dmu, pi_cache)
-    _, v_grads = mlp_backward(dv[:, None], v_cache)
+    _, grads = mlp_backward(dmu, pi_cache, need_dx=False)
+    _, v_grads = mlp_backward(dv[:, None], v_cache, need_dx=False)
     grads.update(v_grads)
     grads["log_std"] = dlog_std
 

@@ -52,10 +52,11 @@ def mlp_forward(params, prefix, x):
     return h, (prefix, caches)
 
 
-def mlp_backward(dy, cache):
+def mlp_backward(dy, cache, need_dx=True):
     """Backpropagate ``dy = dL/dy`` (M, out) through the MLP, last layer first.
 
-    Returns ``(dx, grads)`` with ``grads`` keyed by parameter name.
+    Returns ``(dx, grads)`` with ``grads`` keyed by parameter name; ``dx`` is None
+    when ``need_dx`` is false (the loss needs no gradient for the observations).
     """
     prefix, caches = cache
     grads = {}
@@ -64,7 +65,7 @@ def mlp_backward(dy, cache):
         lin_cache, tanh_cache = caches[i]
         if tanh_cache is not None:
             d = tanh_backward(d, tanh_cache)
-        d, dW, db = linear_backward(d, lin_cache)
+        d, dW, db = linear_backward(d, lin_cache, need_dx or i > 0)
         w, b = layer_names(prefix, i)
         grads[w] = dW
         grads[b] = db

@@ -32,7 +32,7 @@ from .normalization import (
     rms_update_unchecked,
     scale_reward_unchecked,
 )
-from .optim import adam_init, adam_step, clip_scale, global_grad_norm, linear_lr
+from .optim import PackedAdam, adam_init, clip_scale, global_grad_norm, linear_lr
 from .runlog import RunLog
 
 RNG_NAMES = ("init", "policy", "minibatch", "env")
@@ -184,28 +184,30 @@ def update_with_permutations(cfg, params, opt, batch, lr, perms, iteration=1):
     keys = ("pg_loss", "v_loss", "entropy", "approx_kl", "clipfrac", "grad_norm")
     sums = dict.fromkeys(keys, 0.0)
     count = 0
+    adam = PackedAdam(params, opt)
     for epoch, perm in enumerate(perms):
         for j, start in enumerate(range(0, B, mb)):
             idx = perm[start:start + mb]
             minibatch = epoch * cfg.num_minibatches + j
             loss, grads, info = ppo_loss_unchecked(
-                params, batch["obs"][idx], batch["actions"][idx], batch["logprobs"][idx],
+                adam.params, batch["obs"][idx], batch["actions"][idx], batch["logprobs"][idx],
                 batch["advantages"][idx], batch["returns"][idx], batch["values"][idx],
                 cfg.clip_coef, cfg.ent_coef, cfg.vf_coef, cfg.clip_vloss, cfg.norm_adv,
             )
             check_finite("loss", loss, iteration, minibatch)
             norm = global_grad_norm(grads)
             check_finite("gradient", norm, iteration, minibatch)
-            scale = clip_scale(norm, cfg.max_grad_norm)
-            adam_step(params, {k: g * scale for k, g in grads.items()}, opt, lr)
+            adam.step(grads, clip_scale(norm, cfg.max_grad_norm), lr)
             info["grad_norm"] = norm
             for k in keys:
                 sums[k] += info[k]
             count += 1
         if cfg.target_kl is not None and info["approx_kl"] > cfg.target_kl:
             break
-    for name, p in params.items():
-        check_finite(f"parameter {name}", p, iteration)
+    if not np.isfinite(adam.flat).all():
+        bad = next(k for k, p in adam.params.items() if not np.isfinite(p).all())
+        check_finite(f"parameter {bad}", adam.params[bad], iteration)
+    adam.unpack(params, opt)
     return {k: v / count for k, v in sums.items()}
 
 
@@ -301,6 +303,13 @@ def train(cfg=None, resume=None, progress=None, log=print, callback=None):
     progress bar (default: when stderr is a terminal). ``callback(state)`` is
     called after each iteration has been logged, before its checkpoint.
     """
+    # 64-unit layers are far too small for BLAS threads to pay; on a loaded
+    # machine they cost several times the work they share.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _train(cfg, resume, progress, log, callback)
+
+
+def _train(cfg, resume, progress, log, callback):
     if resume is not None:
         path = ckpt.resolve(resume)
         cfg, state, sim_states = state_from_arrays(ckpt.load(path))
@@ -324,9 +333,7 @@ def train(cfg=None, resume=None, progress=None, log=print, callback=None):
             restore_envs(cfg, envs, state, sim_states, log)
         runlog = RunLog(run_dir, cfg.to_dict(), None if resume is None else state.global_step)
         try:
-            # 64-unit layers are far too small for BLAS threads to pay; on a
-            # loaded machine they cost several times the work they share.
-            with _StopRequested() as stop, threadpool_limits(limits=1, user_api="blas"):
+            with _StopRequested() as stop:
                 _loop(cfg, envs, state, runlog, stop, progress, log, callback)
         finally:
             runlog.close()
