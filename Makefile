@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 RUN_STAMP := $(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: test smoke train soak golden clean
+.PHONY: test smoke train soak bench golden clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ train: $(STAMP)
 ## soak: kill a training process with SIGKILL 20 times at random moments, resume it each time
 soak: $(STAMP)
 	PPO_REF_SOAK_KILLS=20 $(PY) -m pytest tests/test_soak.py
+
+## bench: training speed against the simulator's own (docs/benchmarks.md)
+bench: $(STAMP)
+	$(PY) -m ppo_ref.bench
 
 ## golden: regenerate the golden test vectors in tests/golden (commit them when the numbers change on purpose)
 golden: $(STAMP)

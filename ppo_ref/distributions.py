@@ -25,8 +25,12 @@ def _check_mu_log_std(mu, log_std, mu_name="mu", log_std_name="log_std"):
 def sample(rng, mu, log_std):
     """``a = mu + sigma * eps`` with ``eps ~ N(0, I)`` drawn from ``rng``; (..., A)."""
     mu, log_std = _check_mu_log_std(mu, log_std)
-    eps = rng.standard_normal(mu.shape)
-    return mu + np.exp(log_std) * eps
+    return sample_unchecked(rng, mu, log_std)
+
+
+def sample_unchecked(rng, mu, log_std):
+    """:func:`sample` without argument checks, for the rollout's hot path."""
+    return mu + np.exp(log_std) * rng.standard_normal(mu.shape)
 
 
 def log_prob(a, mu, log_std):

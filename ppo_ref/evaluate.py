@@ -5,6 +5,7 @@ import numpy as np
 from . import checkpoint as ckpt
 from .agent import policy_mean
 from .config import Config
+from .distributions import sample_unchecked
 from .envs import make_env, probe_spaces
 from .normalization import RunningMeanStd, normalize_obs
 
@@ -28,7 +29,6 @@ def evaluate(path, episodes, deterministic=False, seed=0):
             f"but {cfg.env_id} has {obs_space.shape} and {act_space.shape}"
         )
     rng = np.random.default_rng(seed)
-    sigma = np.exp(params["log_std"])
     env = make_env(cfg.env_id)
     returns = []
     try:
@@ -37,7 +37,7 @@ def evaluate(path, episodes, deterministic=False, seed=0):
             total, done = 0.0, False
             while not done:
                 mu = policy_mean(params, normalize_obs(obs[None], obs_rms))[0]
-                action = mu if deterministic else mu + sigma * rng.standard_normal(mu.shape)
+                action = mu if deterministic else sample_unchecked(rng, mu, params["log_std"])
                 obs, reward, terminated, truncated, _ = env.step(np.clip(action, act_space.low, act_space.high))
                 total += float(reward)
                 done = terminated or truncated

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from . import checkpoint as ckpt
 from .agent import init_params, policy_mean, value
 from .config import Config, validate
-from .distributions import log_prob_unchecked
+from .distributions import log_prob_unchecked, sample_unchecked
 from .envs import get_sim_states, make_vector_env, probe_spaces, set_sim_states
 from .gae import gae_unchecked
 from .losses import explained_variance, ppo_loss_unchecked
@@ -34,6 +34,7 @@ from .normalization import (
 )
 from .optim import PackedAdam, adam_init, clip_scale, global_grad_norm, linear_lr
 from .runlog import RunLog
+from .stopwatch import Stopwatch
 
 RNG_NAMES = ("init", "policy", "minibatch", "env")
 
@@ -92,22 +93,23 @@ def check_finite(name, x, iteration, minibatch=None):
         raise NonFiniteError(f"non-finite {name} at {where}; the last checkpoint holds the last finite state")
 
 
-def collect_rollout(cfg, envs, state, iteration):
+def collect_rollout(cfg, envs, state, iteration, sw):
     """Run the policy for ``num_steps`` steps in every env.
 
     Returns the rollout arrays (each (T, N, ...)) and the episodes that finished,
     as (global_step, return, length) tuples. ``values[t] = V(s_t)`` and
     ``next_values[t] = V(s_{t+1})`` with s_{t+1} the true next state: the final
     observation when the episode ended at t, else the next row's observation.
+    ``sw`` (a Stopwatch) is charged with each part of a step.
     """
     T, N = cfg.num_steps, cfg.num_envs
     params = state.params
     low, high = envs.single_action_space.low, envs.single_action_space.high
-    sigma = np.exp(params["log_std"])
     obs_dim = state.next_obs.shape[1]
+    act_dim = params["log_std"].shape[0]
     buf = {
         "obs": np.empty((T, N, obs_dim)),
-        "actions": np.empty((T, N, sigma.shape[0])),
+        "actions": np.empty((T, N, act_dim)),
         "logprobs": np.empty((T, N)),
         "values": np.empty((T, N)),
         "next_values": np.empty((T, N)),
@@ -116,16 +118,20 @@ def collect_rollout(cfg, envs, state, iteration):
         "truncated": np.empty((T, N), dtype=bool),
     }
     episodes = []
+    sw.restart()
     for t in range(T):
         obs = normalize_obs(state.next_obs, state.obs_rms)  # (N, D)
+        sw.lap("rollout: normalisation")
         mu = policy_mean(params, obs)  # (N, A)
-        action = mu + sigma * state.rngs["policy"].standard_normal(mu.shape)  # (N, A), unclipped
+        action = sample_unchecked(state.rngs["policy"], mu, params["log_std"])  # (N, A), unclipped
         buf["obs"][t] = obs
         buf["actions"][t] = action
         buf["logprobs"][t] = log_prob_unchecked(action, mu, params["log_std"])
         buf["values"][t] = value(params, obs)
+        sw.lap("rollout: policy and value forward")
 
         raw_obs, reward, terminated, truncated, info = envs.step(np.clip(action, low, high))
+        sw.lap("rollout: env step")
         check_finite("observation", raw_obs, iteration)
         check_finite("reward", reward, iteration)
         done = terminated | truncated
@@ -142,6 +148,7 @@ def collect_rollout(cfg, envs, state, iteration):
         # observation for the envs that just finished), then normalise it.
         state.obs_rms = rms_update_unchecked(state.obs_rms, raw_obs)
         state.next_obs = raw_obs
+        sw.lap("rollout: normalisation")
         if done.any():
             ended = np.flatnonzero(done)
             final_obs = np.stack([info["final_obs"][i] for i in ended])  # (k, D)
@@ -151,15 +158,17 @@ def collect_rollout(cfg, envs, state, iteration):
                 episodes.append((state.global_step, float(state.episode_return[i]), int(state.episode_length[i])))
             state.episode_return[ended] = 0.0
             state.episode_length[ended] = 0
+        sw.lap("rollout: bookkeeping")
 
     # v'_t = v_{t+1} within an episode; V(next observation) after the last step.
     not_done = ~(buf["terminated"] | buf["truncated"])
     following = np.concatenate([buf["values"][1:], value(params, normalize_obs(state.next_obs, state.obs_rms))[None]])
     buf["next_values"][not_done] = following[not_done]
+    sw.lap("rollout: policy and value forward")
     return buf, episodes
 
 
-def update(cfg, state, batch, lr, iteration):
+def update(cfg, state, batch, lr, iteration, sw):
     """``update_epochs`` passes over the batch in minibatches drawn by permutation:
     each epoch draws ``perm = rng.permutation(B)`` from the minibatch generator,
     lazily, so an early stop on ``target_kl`` draws no permutation it does not use.
@@ -167,10 +176,10 @@ def update(cfg, state, batch, lr, iteration):
     Returns the diagnostics averaged over the minibatches that ran.
     """
     perms = (state.rngs["minibatch"].permutation(cfg.batch_size) for _ in range(cfg.update_epochs))
-    return update_with_permutations(cfg, state.params, state.opt, batch, lr, perms, iteration)
+    return update_with_permutations(cfg, state.params, state.opt, batch, lr, perms, iteration, sw)
 
 
-def update_with_permutations(cfg, params, opt, batch, lr, perms, iteration=1):
+def update_with_permutations(cfg, params, opt, batch, lr, perms, iteration=1, sw=None):
     """The epochs of :func:`update` with the permutations given by the caller, so a
     port can replay an update without numpy's generator. Updates ``params`` and the
     Adam state ``opt`` in place.
@@ -184,7 +193,9 @@ def update_with_permutations(cfg, params, opt, batch, lr, perms, iteration=1):
     keys = ("pg_loss", "v_loss", "entropy", "approx_kl", "clipfrac", "grad_norm")
     sums = dict.fromkeys(keys, 0.0)
     count = 0
+    sw = Stopwatch() if sw is None else sw
     adam = PackedAdam(params, opt)
+    sw.restart()
     for epoch, perm in enumerate(perms):
         for j, start in enumerate(range(0, B, mb)):
             idx = perm[start:start + mb]
@@ -194,10 +205,12 @@ def update_with_permutations(cfg, params, opt, batch, lr, perms, iteration=1):
                 batch["advantages"][idx], batch["returns"][idx], batch["values"][idx],
                 cfg.clip_coef, cfg.ent_coef, cfg.vf_coef, cfg.clip_vloss, cfg.norm_adv,
             )
+            sw.lap("update: loss forward and backward")
             check_finite("loss", loss, iteration, minibatch)
             norm = global_grad_norm(grads)
             check_finite("gradient", norm, iteration, minibatch)
             adam.step(grads, clip_scale(norm, cfg.max_grad_norm), lr)
+            sw.lap("update: gradient clipping and Adam")
             info["grad_norm"] = norm
             for k in keys:
                 sums[k] += info[k]
@@ -295,21 +308,22 @@ class _StopRequested:
             signal.signal(s, h)
 
 
-def train(cfg=None, resume=None, progress=None, log=print, callback=None):
+def train(cfg=None, resume=None, progress=None, log=print, callback=None, stopwatch=None):
     """Train PPO; returns the final TrainState.
 
     ``cfg``: a Config for a new run. ``resume``: a run directory (or checkpoint)
     to continue instead, with the config saved in it. ``progress``: show a
     progress bar (default: when stderr is a terminal). ``callback(state)`` is
     called after each iteration has been logged, before its checkpoint.
+    ``stopwatch``: a :class:`Stopwatch` to charge each part of an iteration to.
     """
     # 64-unit layers are far too small for BLAS threads to pay; on a loaded
     # machine they cost several times the work they share.
     with threadpool_limits(limits=1, user_api="blas"):
-        return _train(cfg, resume, progress, log, callback)
+        return _train(cfg, resume, progress, log, callback, stopwatch or Stopwatch())
 
 
-def _train(cfg, resume, progress, log, callback):
+def _train(cfg, resume, progress, log, callback, sw):
     if resume is not None:
         path = ckpt.resolve(resume)
         cfg, state, sim_states = state_from_arrays(ckpt.load(path))
@@ -334,7 +348,7 @@ def _train(cfg, resume, progress, log, callback):
         runlog = RunLog(run_dir, cfg.to_dict(), None if resume is None else state.global_step)
         try:
             with _StopRequested() as stop:
-                _loop(cfg, envs, state, runlog, stop, progress, log, callback)
+                _loop(cfg, envs, state, runlog, stop, progress, log, callback, sw)
         finally:
             runlog.close()
     finally:
@@ -368,7 +382,7 @@ def restore_envs(cfg, envs, state, sim_states, log):
         state.reward_scaler = RewardScaler(np.zeros(cfg.num_envs), state.reward_scaler.rms)
 
 
-def _loop(cfg, envs, state, runlog, stop, progress, log, callback):
+def _loop(cfg, envs, state, runlog, stop, progress, log, callback, sw):
     K = cfg.num_iterations
     recent = deque(maxlen=20)
     bar = tqdm(total=K * cfg.batch_size, initial=state.global_step, unit="step", dynamic_ncols=True,
@@ -379,13 +393,14 @@ def _loop(cfg, envs, state, runlog, stop, progress, log, callback):
         lr = linear_lr(iteration, K, cfg.learning_rate) if cfg.anneal_lr else cfg.learning_rate
 
         # 1. Collect a rollout of num_steps steps in every env.
-        rollout, episodes = collect_rollout(cfg, envs, state, iteration)
+        rollout, episodes = collect_rollout(cfg, envs, state, iteration, sw)
 
         # 2. Advantages and returns (SPEC 4).
         advantages, returns = gae_unchecked(
             rollout["rewards"], rollout["values"], rollout["next_values"], rollout["terminated"],
             rollout["truncated"], cfg.gamma, cfg.gae_lambda, cfg.bootstrap_truncation,
         )
+        sw.lap("gae")
 
         # 3. Epochs of minibatch updates on the flattened batch (SPEC 5, 6).
         B = cfg.batch_size
@@ -397,7 +412,7 @@ def _loop(cfg, envs, state, runlog, stop, progress, log, callback):
             "advantages": advantages.reshape(B),
             "returns": returns.reshape(B),
         }
-        diag = update(cfg, state, batch, lr, iteration)
+        diag = update(cfg, state, batch, lr, iteration, sw)
         state.iteration = iteration
 
         # 4. Log.
@@ -422,12 +437,15 @@ def _loop(cfg, envs, state, runlog, stop, progress, log, callback):
         bar.update(B)
         if recent:
             bar.set_postfix(ret=f"{np.mean(recent):.1f}", refresh=False)
+        sw.lap("logging")
         if callback is not None:
             callback(state)
 
         # 5. Checkpoint.
         if iteration % cfg.checkpoint_every == 0 or iteration == K or stop.signum is not None:
+            sw.restart()
             ckpt.save(runlog.checkpoint_path, state_to_arrays(cfg, state, get_sim_states(envs)))
+            sw.lap("checkpoint")
         if stop.signum is not None:
             bar.close()
             log(f"stopped by {signal.Signals(stop.signum).name} after iteration {iteration}; "

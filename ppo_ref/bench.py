@@ -1,0 +1,141 @@
+"""``make bench``: how close training comes to the simulator's own speed.
+
+Measured in one run, so the figures compare as ratios on a noisy machine:
+
+1. env-only: the same vector env stepped with random actions, no agent (the ceiling);
+2. training steps per second over a fixed number of iterations after a warm-up one;
+3. where an iteration's time goes (the training loop's Stopwatch laps);
+4. ``train/env-only ratio``, printed last on its own line;
+5. peak resident memory;
+and the update alone on a synthetic batch, in minibatch updates per second.
+"""
+
+import argparse
+import dataclasses
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from .agent import init_params
+from .checkpoint import library_versions
+from .config import Config, validate
+from .envs import make_vector_env
+from .optim import adam_init
+from .stopwatch import Stopwatch
+from .train import train, update_with_permutations
+
+
+def env_only_rate(cfg, steps, seed=0):
+    """Steps per second of the vector env alone, with uniformly random actions."""
+    envs = make_vector_env(cfg.env_id, cfg.num_envs, cfg.async_envs)
+    try:
+        envs.reset(seed=[seed + i for i in range(cfg.num_envs)])
+        rng = np.random.default_rng(seed)
+        low, high = envs.single_action_space.low, envs.single_action_space.high
+        actions = rng.uniform(low, high, size=(steps // cfg.num_envs, cfg.num_envs, low.shape[0]))
+        start = time.perf_counter()
+        for a in actions:
+            envs.step(a)
+        return actions.shape[0] * cfg.num_envs / (time.perf_counter() - start)
+    finally:
+        envs.close()
+
+
+def training_rate(cfg, iterations):
+    """Training steps per second over ``iterations`` after one warm-up iteration,
+    and the Stopwatch totals per iteration over the same span."""
+    sw = Stopwatch()
+    marks = {}
+
+    def on_iteration(state):
+        if state.iteration == 1:
+            sw.reset()
+            marks["start"] = time.perf_counter()
+        marks["end"] = time.perf_counter()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        run_cfg = dataclasses.replace(cfg, total_timesteps=(iterations + 1) * cfg.batch_size,
+                                      checkpoint_every=10**6, run_dir=f"{tmp}/run")
+        train(run_cfg, progress=False, log=lambda s: None, callback=on_iteration, stopwatch=sw)
+    seconds = marks["end"] - marks["start"]
+    return iterations * cfg.batch_size / seconds, {k: v / iterations for k, v in sw.totals.items()}, seconds / iterations
+
+
+def update_rate(cfg, obs_dim, act_dim, epochs=2, seed=0):
+    """Minibatch updates per second of the update alone on a synthetic batch."""
+    rng = np.random.default_rng(seed)
+    B = cfg.batch_size
+    params = init_params(rng, obs_dim, act_dim)
+    batch = {
+        "obs": rng.standard_normal((B, obs_dim)),
+        "actions": rng.standard_normal((B, act_dim)),
+        "logprobs": rng.normal(-act_dim * 1.4, 1.0, B),
+        "values": rng.standard_normal(B),
+        "advantages": rng.standard_normal(B),
+        "returns": rng.standard_normal(B),
+    }
+    perms = [rng.permutation(B) for _ in range(epochs)]
+    with threadpool_limits(limits=1, user_api="blas"):
+        start = time.perf_counter()
+        update_with_permutations(cfg, params, adam_init(params), batch, cfg.learning_rate, perms)
+        seconds = time.perf_counter() - start
+    return epochs * cfg.num_minibatches / seconds
+
+
+def peak_rss_mb():
+    """Peak resident memory of this process and of its finished children, in MB."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return own / 1024, children / 1024
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m ppo_ref.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--env-id", default="Humanoid-v4")
+    parser.add_argument("--iterations", type=int, default=5, help="timed iterations after one warm-up (default 5)")
+    parser.add_argument("--async-num-envs", type=int, default=4,
+                        help="also time training with this many envs in subprocesses (0: skip; default 4)")
+    args = parser.parse_args(argv)
+    cfg = validate(Config(env_id=args.env_id))
+
+    versions = library_versions()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; "
+          f"python {versions['python']}, numpy {versions['numpy']}, gymnasium {versions['gymnasium']}, "
+          f"mujoco {versions['mujoco']}")
+    print(f"reference config: {cfg.env_id}, 1 env, {cfg.num_steps} steps x {cfg.update_epochs} epochs x "
+          f"{cfg.num_minibatches} minibatches of {cfg.minibatch_size}")
+
+    env_sps = env_only_rate(cfg, args.iterations * cfg.batch_size)
+    print(f"env-only: {env_sps:.0f} steps/s")
+    train_sps, laps, per_iteration = training_rate(cfg, args.iterations)
+    print(f"training: {train_sps:.0f} steps/s ({per_iteration:.2f} s per iteration of {cfg.batch_size} steps; "
+          f"1,000,000 steps would take {1e6 / train_sps / 60:.1f} min)")
+    print("per iteration:")
+    for name, seconds in sorted(laps.items(), key=lambda kv: -kv[1]):
+        print(f"  {name:36s} {seconds:7.3f} s  {100 * seconds / per_iteration:5.1f} %")
+    print(f"peak resident memory: {peak_rss_mb()[0]:.0f} MB")
+
+    envs = make_vector_env(cfg.env_id, 1)
+    obs_dim, act_dim = envs.single_observation_space.shape[0], envs.single_action_space.shape[0]
+    envs.close()
+    print(f"update alone (synthetic batch): {update_rate(cfg, obs_dim, act_dim):.0f} minibatch updates/s "
+          f"(minibatch {cfg.minibatch_size})")
+
+    if args.async_num_envs:
+        n = args.async_num_envs
+        acfg = validate(dataclasses.replace(cfg, num_envs=n, num_steps=cfg.num_steps // n, async_envs=True))
+        async_sps, _, _ = training_rate(acfg, args.iterations)
+        print(f"training, {n} envs in subprocesses ({acfg.num_steps} steps each): {async_sps:.0f} steps/s, "
+              f"{async_sps / env_sps:.2f} x the single-env env-only rate")
+    print(f"train/env-only ratio: {train_sps / env_sps:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
