@@ -50,6 +50,7 @@ def build_parser():
 
     train = sub.add_parser("train", help="train PPO (defaults: CleanRL's MuJoCo settings on Humanoid-v4)",
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    train.set_defaults(func=_train)
     _add_config_flags(train)
     train.add_argument("--resume", metavar="RUN_DIR", default=None,
                        help="continue the run in RUN_DIR (or from a checkpoint file) with its saved config")
@@ -57,14 +58,24 @@ def build_parser():
                        help="show a progress bar (default: when stderr is a terminal)")
 
     ev = sub.add_parser("eval", help="evaluate a checkpoint with frozen normaliser statistics")
+    ev.set_defaults(func=_eval)
     ev.add_argument("checkpoint", metavar="CHECKPOINT_OR_RUN_DIR")
     ev.add_argument("--episodes", type=int, default=10, help="number of episodes (default: 10)")
     ev.add_argument("--deterministic", action="store_true", help="act with the mean action instead of sampling")
     ev.add_argument("--seed", type=int, default=0, help="seed of the evaluation episodes and action noise (default: 0)")
     summary = sub.add_parser("summary", help="a run's recent training return next to a random policy's")
+    summary.set_defaults(func=_summary)
     summary.add_argument("run_dir", metavar="RUN_DIR")
     summary.add_argument("--last", type=int, default=20, help="average over the last N training episodes (default: 20)")
     _add_port_commands(sub)
+
+    plot = sub.add_parser("plot", help="learning curves (one PNG per env) from run directories; needs ppo_ref[plot]")
+    plot.set_defaults(func=_plot)
+    plot.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    plot.add_argument("--out", default=".", help="folder for the PNG files (default: .)")
+    report = sub.add_parser("report", help="a Markdown results table (one row per env) from run directories")
+    report.set_defaults(func=_report)
+    report.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     return parser
 
 
@@ -73,8 +84,10 @@ def _add_port_commands(sub):
     from .portcheck import DEFAULT_ATOL, DEFAULT_RTOL
 
     golden = sub.add_parser("golden", help="write the golden test vectors (one .npz per case and index.json)")
+    golden.set_defaults(func=_golden)
     golden.add_argument("out_dir", metavar="OUT_DIR")
     check = sub.add_parser("check-port", help="compare a port's outputs with the golden vectors, tensor by tensor")
+    check.set_defaults(func=_check_port)
     check.add_argument("vectors_dir", metavar="VECTORS_DIR")
     check.add_argument("outputs", metavar="OUTPUTS.npz", help="the port's outputs, keys '<case>/<array name>'")
     check.add_argument("--rtol", type=float, default=DEFAULT_RTOL,
@@ -84,6 +97,7 @@ def _add_port_commands(sub):
     check.add_argument("--case", action="append", default=None, metavar="NAME",
                        help="check only this case (repeatable; default: all)")
     export = sub.add_parser("export-torch", help="write a checkpoint's parameters as a CleanRL Agent state dict (.npz)")
+    export.set_defaults(func=_export_torch)
     export.add_argument("checkpoint", metavar="CHECKPOINT_OR_RUN_DIR")
     export.add_argument("out", metavar="OUT.npz")
 
@@ -92,13 +106,7 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.command == "train":
-            return _train(args)
-        if args.command == "summary":
-            return _summary(args)
-        if args.command in _PORT_COMMANDS:
-            return _PORT_COMMANDS[args.command](args)
-        return _eval(args)
+        return args.func(args)
     except (ConfigError, EnvError, CheckpointError, FileExistsError) as err:
         parser.exit(2, f"ppo-ref: error: {err}\n")
 
@@ -194,4 +202,16 @@ def _export_torch(args):
     return 0
 
 
-_PORT_COMMANDS = {"golden": _golden, "check-port": _check_port, "export-torch": _export_torch}
+def _plot(args):
+    from .report import plot
+
+    for path in plot(args.run_dirs, args.out):
+        print(path)
+    return 0
+
+
+def _report(args):
+    from .report import table
+
+    print(table(args.run_dirs))
+    return 0

@@ -1,0 +1,118 @@
+"""Learning curves and results tables from run directories (``ppo-ref plot``,
+``ppo-ref report``).
+
+The metric is CleanRL's: the mean return of the last 100 training episodes
+(undiscounted, unscaled), so the figures compare with its published numbers.
+"""
+
+import json
+import os
+import re
+from collections import defaultdict
+
+import numpy as np
+
+from .checkpoint import CheckpointError
+from .runlog import read_csv
+
+LAST_EPISODES = 100
+EVAL_LINE = re.compile(r"episodes \(deterministic\): return (-?[0-9.]+) \+- ")  # as ppo-ref eval prints it
+
+
+def load_run(run_dir):
+    """(config dict, episodes rows, metrics rows) of a run directory."""
+    paths = {name: os.path.join(run_dir, name) for name in ("config.json", "episodes.csv", "metrics.csv")}
+    missing = [name for name, p in paths.items() if not os.path.isfile(p)]
+    if missing:
+        raise CheckpointError(f"{run_dir} is not a ppo_ref run directory: no {', '.join(missing)}")
+    with open(paths["config.json"]) as f:
+        config = json.load(f)
+    return config, read_csv(paths["episodes.csv"]), read_csv(paths["metrics.csv"])
+
+
+def trailing_mean_curve(episodes, grid, window=LAST_EPISODES):
+    """At each step of ``grid``: the mean return of the last ``window`` episodes
+    finished by then (NaN before the first episode)."""
+    steps = np.array([e["global_step"] for e in episodes])
+    returns = np.array([e["return"] for e in episodes])
+    out = np.full(len(grid), np.nan)
+    for i, g in enumerate(grid):
+        n = np.searchsorted(steps, g, side="right")
+        if n:
+            out[i] = returns[max(0, n - window):n].mean()
+    return out
+
+
+def group_by_env(run_dirs):
+    """Runs grouped by (env id, truncation bootstrapping), the seeds of one setting,
+    sorted by env id with the default setting first."""
+    groups = defaultdict(list)
+    for d in run_dirs:
+        config, episodes, metrics = load_run(d)
+        groups[(config["env_id"], config["bootstrap_truncation"])].append((d, config, episodes, metrics))
+    return sorted(groups.items(), key=lambda kv: (kv[0][0], not kv[0][1]))
+
+
+def _label(key):
+    env_id, bootstrap = key
+    return env_id if bootstrap else f"{env_id} (no truncation bootstrap)"
+
+
+def plot(run_dirs, out_dir, points=100):
+    """One PNG per env (and truncation setting): the mean over seeds of the
+    trailing-100-episode return against steps, with the min-max band. Returns the
+    paths written."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise CheckpointError("ppo-ref plot needs matplotlib: pip install 'ppo_ref[plot]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    os.makedirs(out_dir, exist_ok=True)
+    written = []
+    for key, runs in group_by_env(run_dirs):
+        last = min(int(r[3][-1]["global_step"]) for r in runs if r[3])
+        grid = np.linspace(last / points, last, points)
+        curves = np.array([trailing_mean_curve(r[2], grid) for r in runs])
+        fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+        mean = np.nanmean(curves, axis=0)
+        ax.fill_between(grid, np.nanmin(curves, axis=0), np.nanmax(curves, axis=0), alpha=0.25, linewidth=0)
+        ax.plot(grid, mean, linewidth=2)
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel(f"mean return of the last {LAST_EPISODES} episodes")
+        ax.set_title(f"ppo_ref on {_label(key)}: mean and min-max over {len(runs)} seeds", fontsize=10)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        path = os.path.join(out_dir, f"{key[0]}{'' if key[1] else '-no-bootstrap'}.png")
+        fig.savefig(path)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def table(run_dirs):
+    """Markdown rows, one per env: seeds, final metric mean +- std over seeds,
+    deterministic evaluation (from each run's eval.txt, if present), wall time and
+    steps per second (medians over the runs' iterations)."""
+    rows = ["| env | seeds | last-100-episode return | deterministic eval (10 ep.) | wall time | steps/s |",
+            "|---|---|---|---|---|---|"]
+    for key, runs in group_by_env(run_dirs):
+        finals = [np.mean([e["return"] for e in r[2][-LAST_EPISODES:]]) for r in runs]
+        evals = [_eval_mean(r[0]) for r in runs]
+        evals = [e for e in evals if e is not None]
+        walls = [r[3][-1]["wall_time"] for r in runs]
+        sps = [np.median([m["steps_per_second"] for m in r[3]]) for r in runs]
+        ev = f"{np.mean(evals):.0f} +- {np.std(evals):.0f}" if evals else "n/a"
+        rows.append(f"| {_label(key)} | {len(runs)} | {np.mean(finals):.0f} +- {np.std(finals):.0f} | {ev} | "
+                    f"{np.mean(walls) / 60:.1f} min | {np.mean(sps):.0f} |")
+    return "\n".join(rows)
+
+
+def _eval_mean(run_dir):
+    path = os.path.join(run_dir, "eval.txt")
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        match = EVAL_LINE.search(f.read())
+    return float(match.group(1)) if match else None

@@ -1,0 +1,57 @@
+"""Results tables and learning curves from run directories."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from ppo_ref.report import table, trailing_mean_curve
+
+
+def test_trailing_mean_curve_by_hand():
+    episodes = [{"global_step": s, "return": r} for s, r in [(10, 1.0), (20, 3.0), (30, 5.0), (40, 7.0)]]
+    curve = trailing_mean_curve(episodes, [5, 10, 25, 40, 100], window=2)
+    # before any episode: NaN; at 10: [1]; at 25: [1, 3]; at 40: [5, 7]; at 100: [5, 7]
+    np.testing.assert_array_equal(curve, [np.nan, 1.0, 2.0, 6.0, 6.0])
+
+
+def make_run(path, env_id, bootstrap, returns, eval_return=None):
+    path.mkdir(parents=True)
+    (path / "config.json").write_text(json.dumps({"env_id": env_id, "bootstrap_truncation": bootstrap}))
+    with open(path / "episodes.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["global_step", "return", "length"])
+        for i, r in enumerate(returns):
+            w.writerow([10 * (i + 1), r, 5])
+    with open(path / "metrics.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["iteration", "global_step", "wall_time", "steps_per_second"])
+        w.writerow([1, 10 * len(returns), 120.0, 1000.0])
+    if eval_return is not None:
+        (path / "eval.txt").write_text(f"10 episodes (deterministic): return {eval_return} +- 1.00\n")
+    return path
+
+
+def test_table_groups_seeds_and_truncation_settings(tmp_path):
+    runs = [
+        make_run(tmp_path / "a", "Hopper-v4", True, [0.0] * 50 + [100.0] * 100, eval_return=200.0),
+        make_run(tmp_path / "b", "Hopper-v4", True, [300.0] * 100, eval_return=400.0),
+        make_run(tmp_path / "c", "Hopper-v4", False, [7.0] * 10),
+    ]
+    rows = table([str(r) for r in runs]).splitlines()
+    assert rows[2] == "| Hopper-v4 | 2 | 200 +- 100 | 300 +- 100 | 2.0 min | 1000 |"
+    assert rows[3] == "| Hopper-v4 (no truncation bootstrap) | 1 | 7 +- 0 | n/a | 2.0 min | 1000 |"
+
+
+def test_plot_writes_one_png_per_setting(tmp_path):
+    pytest.importorskip("matplotlib")
+    from ppo_ref.report import plot
+
+    runs = [make_run(tmp_path / "a", "Hopper-v4", True, list(range(50))),
+            make_run(tmp_path / "b", "Hopper-v4", False, list(range(50)))]
+    paths = plot([str(r) for r in runs], str(tmp_path / "out"))
+    assert sorted(p.rsplit("/", 1)[1] for p in paths) == ["Hopper-v4-no-bootstrap.png", "Hopper-v4.png"]
+    for p in paths:
+        with open(p, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
