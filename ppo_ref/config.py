@@ -26,7 +26,8 @@ class Config:
     async_envs: bool = _f(False, "step the environments in subprocesses (gymnasium's AsyncVectorEnv)")
     num_steps: int = _f(2048, "steps per environment per rollout (T)")
     learning_rate: float = _f(3e-4, "Adam learning rate (at the first iteration, when annealed)")
-    anneal_lr: bool = _f(True, "anneal the learning rate linearly to 0 over the run")
+    anneal_lr: bool = _f(True, "anneal the learning rate linearly: lr_k = (1 - (k - 1) / K) * lr, so the "
+                                    "last of K iterations uses lr / K")
     gamma: float = _f(0.99, "discount factor")
     gae_lambda: float = _f(0.95, "GAE lambda")
     num_minibatches: int = _f(32, "minibatches per epoch; must divide num_envs * num_steps")
