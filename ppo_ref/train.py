@@ -1,5 +1,5 @@
 """The PPO training loop, written out plainly: collect a rollout, compute GAE, run
-epochs of minibatch updates, log, checkpoint. Read :func:`train` top to bottom.
+epochs of minibatch updates, log, checkpoint. Read :func:`_loop` top to bottom.
 
 Everything that a checkpoint must hold lives in one :class:`TrainState`.
 """

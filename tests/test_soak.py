@@ -17,7 +17,7 @@ import numpy as np
 from ppo_ref import checkpoint as ckpt
 
 KILLS = int(os.environ.get("PPO_REF_SOAK_KILLS", "3"))
-FLAGS = ["--total-timesteps", "2048", "--num-steps", "128", "--num-minibatches", "4", "--update-epochs", "4",
+FLAGS = ["--total-timesteps", "6144", "--num-steps", "128", "--num-minibatches", "4", "--update-epochs", "4",
          "--checkpoint-every", "1", "--seed", "11", "--no-progress"]
 
 
@@ -43,7 +43,7 @@ def test_sigkill_at_random_moments_then_resume_matches_uninterrupted(tmp_path):
     kills = 0
     while kills < KILLS:
         proc = start(run, resume=(run / ckpt.CHECKPOINT_NAME).exists())
-        time.sleep(rng.uniform(1.0, 4.0))
+        time.sleep(rng.uniform(1.0, 3.0))
         if proc.poll() is not None:  # finished before the kill: start over
             assert proc.returncode == 0, proc.stderr.read()
             break
@@ -56,7 +56,7 @@ def test_sigkill_at_random_moments_then_resume_matches_uninterrupted(tmp_path):
         proc = start(run, resume=(run / ckpt.CHECKPOINT_NAME).exists())
         out, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err
-        if int(ckpt.load(run)["iteration"]) == 16:
+        if int(ckpt.load(run)["iteration"]) == 48:
             break
     got = params(run)
     assert kills >= 1
