@@ -72,12 +72,15 @@ def plot(run_dirs, out_dir, points=100):
     os.makedirs(out_dir, exist_ok=True)
     written = []
     for key, runs in group_by_env(run_dirs):
-        last = min(int(r[3][-1]["global_step"]) for r in runs if r[3])
-        grid = np.linspace(last / points, last, points)
+        # From the first step at which every run has finished an episode, so
+        # every point of the curve averages over all seeds.
+        first = max(r[2][0]["global_step"] for r in runs)
+        last = min(r[3][-1]["global_step"] for r in runs)
+        grid = np.linspace(first, last, points)
         curves = np.array([trailing_mean_curve(r[2], grid) for r in runs])
         fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-        mean = np.nanmean(curves, axis=0)
-        ax.fill_between(grid, np.nanmin(curves, axis=0), np.nanmax(curves, axis=0), alpha=0.25, linewidth=0)
+        mean = curves.mean(axis=0)
+        ax.fill_between(grid, curves.min(axis=0), curves.max(axis=0), alpha=0.25, linewidth=0)
         ax.plot(grid, mean, linewidth=2)
         ax.set_xlabel("environment steps")
         ax.set_ylabel(f"mean return of the last {LAST_EPISODES} episodes")
