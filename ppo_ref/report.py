@@ -27,7 +27,10 @@ def load_run(run_dir):
         raise CheckpointError(f"{run_dir} is not a ppo_ref run directory: no {', '.join(missing)}")
     with open(paths["config.json"]) as f:
         config = json.load(f)
-    return config, read_csv(paths["episodes.csv"]), read_csv(paths["metrics.csv"])
+    episodes, metrics = read_csv(paths["episodes.csv"]), read_csv(paths["metrics.csv"])
+    if not episodes or not metrics:
+        raise CheckpointError(f"{run_dir} has no finished episode or iteration to report yet")
+    return config, episodes, metrics
 
 
 def trailing_mean_curve(episodes, grid, window=LAST_EPISODES):
