@@ -11,7 +11,7 @@ logprobs_old (M,), advantages (M,), returns (M,), values_old (M,).
 import numpy as np
 
 from ._checks import as_float_array, real_in_range, same_shape
-from .distributions import entropy, log_prob_grads, log_prob_unchecked
+from .distributions import entropy_unchecked, log_prob_grads, log_prob_unchecked
 from .mlp import layer_names, mlp_backward, mlp_forward, num_layers
 
 ADV_EPS = 1e-8
@@ -133,7 +133,7 @@ def ppo_loss_unchecked(params, obs, actions, logprobs_old, advantages, returns, 
     pg_loss = pg_terms.mean()
     v_terms, dv_terms = value_loss_terms(v, values_old, returns, clip_coef, clip_vloss)
     v_loss = 0.5 * v_terms.mean()
-    ent = entropy(log_std)  # the same for every state, so mean(entropy) = entropy
+    ent = entropy_unchecked(log_std)  # the same for every state, so mean(entropy) = entropy
     loss = pg_loss - ent_coef * ent + vf_coef * v_loss
 
     # Chain rule. dL/dlogprob = dL/drho * rho, since rho = exp(logprob - logprob_old).

@@ -210,6 +210,9 @@ def update_with_permutations(cfg, params, opt, batch, lr, perms, iteration=1, sw
             norm = global_grad_norm(grads)
             check_finite("gradient", norm, iteration, minibatch)
             adam.step(grads, clip_scale(norm, cfg.max_grad_norm), lr)
+            if not np.isfinite(adam.flat).all():
+                bad = next(k for k, p in adam.params.items() if not np.isfinite(p).all())
+                check_finite(f"parameter {bad}", adam.params[bad], iteration, minibatch)
             sw.lap("update: gradient clipping and Adam")
             info["grad_norm"] = norm
             for k in keys:
@@ -217,9 +220,6 @@ def update_with_permutations(cfg, params, opt, batch, lr, perms, iteration=1, sw
             count += 1
         if cfg.target_kl is not None and info["approx_kl"] > cfg.target_kl:
             break
-    if not np.isfinite(adam.flat).all():
-        bad = next(k for k, p in adam.params.items() if not np.isfinite(p).all())
-        check_finite(f"parameter {bad}", adam.params[bad], iteration)
     adam.unpack(params, opt)
     return {k: v / count for k, v in sums.items()}
 

@@ -62,3 +62,78 @@ def test_discrete_and_unbounded_spaces_are_refused():
         check_spaces("X-v0", box, gym.spaces.Box(-np.inf, np.inf, (2,)))
     with pytest.raises(EnvError, match="observation space"):
         check_spaces("X-v0", gym.spaces.Box(-1.0, 1.0, (2, 2)), box)
+
+
+def fault_in_loss(monkeypatch, after_calls, corrupt):
+    """Wrap the training loop's loss so that, from call ``after_calls`` on, its
+    result is corrupted by ``corrupt(loss, grads)``."""
+    import ppo_ref.train as train_module
+
+    real = train_module.ppo_loss_unchecked
+    calls = {"n": 0}
+
+    def faulty(*args):
+        loss, grads, info = real(*args)
+        calls["n"] += 1
+        if calls["n"] > after_calls:
+            loss, grads = corrupt(loss, grads)
+        return loss, grads, info
+
+    monkeypatch.setattr(train_module, "ppo_loss_unchecked", faulty)
+
+
+def nan_loss(loss, grads):
+    return float("nan"), grads
+
+
+def inf_gradient(loss, grads):
+    grads = dict(grads)
+    grads["v.W1"] = grads["v.W1"].copy()
+    grads["v.W1"][3, 4] = np.inf
+    return loss, grads
+
+
+def overflowing_gradient(loss, grads):
+    """Finite gradients whose global norm overflows to inf."""
+    return loss, {k: g * 1e300 for k, g in grads.items()}
+
+
+@pytest.mark.parametrize("corrupt, message", [
+    (nan_loss, "non-finite loss at iteration 3, minibatch 5"),
+    (inf_gradient, "non-finite gradient at iteration 3, minibatch 5"),
+    (overflowing_gradient, "non-finite gradient at iteration 3, minibatch 5"),
+])
+def test_non_finite_loss_or_gradient_stops_the_run_with_the_last_good_checkpoint(tmp_path, monkeypatch, corrupt,
+                                                                                 message):
+    cfg = Config(total_timesteps=4 * 128, num_steps=128, num_minibatches=4, update_epochs=2, checkpoint_every=1,
+                 run_dir=str(tmp_path / "run"))
+    per_iteration = cfg.num_minibatches * cfg.update_epochs
+    fault_in_loss(monkeypatch, 2 * per_iteration + 5, corrupt)
+    with pytest.raises(NonFiniteError, match=message):
+        train(cfg, progress=False, log=lambda s: None)
+    saved = ckpt.load(tmp_path / "run")
+    assert int(saved["iteration"]) == 2
+    assert all(np.isfinite(a).all() for k, a in saved.items() if a.dtype.kind == "f")
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+def test_non_finite_parameter_stops_the_run_naming_it(tmp_path, monkeypatch):
+    """An infinite clipping factor (past the finite-norm check) turns parameters
+    into NaN inside Adam; the run names one and stops before writing them."""
+    import ppo_ref.train as train_module
+
+    real = train_module.clip_scale
+    calls = {"n": 0}
+
+    def faulty(norm, max_norm):
+        calls["n"] += 1
+        return float("inf") if calls["n"] > 2 * 8 else real(norm, max_norm)
+
+    monkeypatch.setattr(train_module, "clip_scale", faulty)
+    cfg = Config(total_timesteps=4 * 128, num_steps=128, num_minibatches=4, update_epochs=2, checkpoint_every=1,
+                 run_dir=str(tmp_path / "run"))
+    with pytest.raises(NonFiniteError, match=r"non-finite parameter (pi|v)\.\w+ at iteration 3"):
+        train(cfg, progress=False, log=lambda s: None)
+    saved = ckpt.load(tmp_path / "run")
+    assert int(saved["iteration"]) == 2
+    assert all(np.isfinite(a).all() for k, a in saved.items() if a.dtype.kind == "f")
