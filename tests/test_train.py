@@ -42,21 +42,21 @@ def test_same_seed_gives_bit_identical_parameters(tmp_path):
     assert read_rows(tmp_path / "a" / "episodes.csv") == read_rows(tmp_path / "b" / "episodes.csv")
 
 
-@pytest.mark.parametrize("num_envs", [1, 2])
-def test_resume_after_ctrl_c_matches_uninterrupted_run(tmp_path, num_envs):
-    """Ctrl-C during iteration 2 checkpoints and stops; resuming gives the same
-    parameters, episodes and metrics rows as the run that was never stopped."""
+@pytest.mark.parametrize("num_envs, signum", [(1, signal.SIGINT), (2, signal.SIGTERM)])
+def test_resume_after_ctrl_c_matches_uninterrupted_run(tmp_path, num_envs, signum):
+    """Ctrl-C (or SIGTERM) during iteration 2 checkpoints and stops; resuming gives
+    the same parameters, episodes and metrics rows as the run never stopped."""
     kw = dict(seed=7, num_envs=num_envs, num_steps=128, total_timesteps=4 * 128 * num_envs)
     full = train(small_cfg(tmp_path, "full", **kw), progress=False, log=lambda s: None)
 
     def interrupt(state):
         if state.iteration == 2:
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signum)
 
     messages = []
     stopped = train(small_cfg(tmp_path, "part", **kw), progress=False, log=messages.append, callback=interrupt)
     assert stopped.iteration == 2
-    assert "--resume" in messages[-1]
+    assert "--resume" in messages[-1] and signal.Signals(signum).name in messages[-1]
     saved = ckpt.load(tmp_path / "part")
     assert int(saved["iteration"]) == 2
 
