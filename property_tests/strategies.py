@@ -244,3 +244,36 @@ def reward_sequences(draw):
     """``(rewards, dones, gamma)``: rewards and done flags of shape (T, N), one row a step."""
     shape = (draw(st.integers(1, 3 * MAX_T)), draw(st.integers(1, MAX_N)))
     return draw(float_arrays(shape, floats_with_grid())), draw(bool_arrays(shape)), draw(gammas)
+
+
+# --- Bad input (issue: every public numerical function refuses it by name) ---
+
+VALUE_CORRUPTIONS = ("nan", "inf", "-inf", "empty", "strings")
+"""Corruptions that make an array invalid whatever the other arguments are."""
+
+SHAPE_CORRUPTIONS = ("extra_axes", "shorter")
+"""Corruptions that break an array's shape against its partners."""
+
+
+@st.composite
+def corruption(draw, kinds=VALUE_CORRUPTIONS + SHAPE_CORRUPTIONS):
+    """(kind, position in [0, 1) of the element to poison)."""
+    return draw(st.sampled_from(kinds)), draw(st.floats(0.0, 1.0, exclude_max=True))
+
+
+def corrupt(arr, kind, position):
+    """Return a corrupted copy of the float array ``arr``."""
+    arr = np.array(arr, dtype=np.float64)
+    if kind in ("nan", "inf", "-inf"):
+        flat = arr.reshape(-1).copy()
+        flat[int(position * flat.size)] = {"nan": np.nan, "inf": np.inf, "-inf": -np.inf}[kind]
+        return flat.reshape(arr.shape)
+    if kind == "empty":
+        return np.zeros((0,) + arr.shape[1:])
+    if kind == "strings":
+        return np.full(arr.shape, "0.5")
+    if kind == "extra_axes":
+        return arr[None, None]
+    if kind == "shorter":
+        return arr[..., :-1] if arr.shape[-1] > 1 else arr[..., :0]
+    raise ValueError(f"unknown corruption {kind!r}")
