@@ -115,6 +115,16 @@ def load(path):
     return arrays
 
 
+def check_fits_env(params, env_id, observation_space, action_space):
+    """Refuse parameters whose input and action sizes do not fit the env's spaces."""
+    obs_dim, act_dim = params["pi.W0"].shape[0], params["log_std"].shape[0]
+    if (obs_dim,) != observation_space.shape or (act_dim,) != action_space.shape:
+        raise CheckpointError(
+            f"checkpoint was trained on observations ({obs_dim},) and actions ({act_dim},), "
+            f"but {env_id} has {observation_space.shape} and {action_space.shape}"
+        )
+
+
 def subdict(arrays, prefix):
     """The entries under ``prefix/``, with the prefix stripped."""
     n = len(prefix) + 1

@@ -23,42 +23,36 @@ def evaluate(path, episodes, deterministic=False, seed=0):
     """Undiscounted, unscaled return of ``episodes`` episodes; returns an array."""
     cfg, params, obs_rms = load_policy(path)
     obs_space, act_space = probe_spaces(cfg.env_id)
-    if obs_space.shape != obs_rms.mean.shape or act_space.shape != params["log_std"].shape:
-        raise ckpt.CheckpointError(
-            f"checkpoint was trained on observations {obs_rms.mean.shape} and actions {params['log_std'].shape}, "
-            f"but {cfg.env_id} has {obs_space.shape} and {act_space.shape}"
-        )
+    ckpt.check_fits_env(params, cfg.env_id, obs_space, act_space)
     rng = np.random.default_rng(seed)
-    env = make_env(cfg.env_id)
+
+    def act(obs):
+        mu = policy_mean(params, normalize_obs(obs[None], obs_rms))[0]
+        action = mu if deterministic else sample_unchecked(rng, mu, params["log_std"])
+        return np.clip(action, act_space.low, act_space.high)
+
+    return run_episodes(cfg.env_id, episodes, seed, act)
+
+
+def random_policy_returns(env_id, episodes, seed=0):
+    """Returns of a policy that samples actions uniformly from the action space:
+    the baseline a trained policy must beat."""
+    rng = np.random.default_rng(seed)
+    _, act_space = probe_spaces(env_id)
+    return run_episodes(env_id, episodes, seed, lambda obs: rng.uniform(act_space.low, act_space.high))
+
+
+def run_episodes(env_id, episodes, seed, act):
+    """Run ``episodes`` episodes, episode k reset with seed ``seed + k``, taking
+    ``act(obs)``; returns the undiscounted, unscaled returns as an array."""
+    env = make_env(env_id)
     returns = []
     try:
         for ep in range(episodes):
             obs, _ = env.reset(seed=seed + ep)
             total, done = 0.0, False
             while not done:
-                mu = policy_mean(params, normalize_obs(obs[None], obs_rms))[0]
-                action = mu if deterministic else sample_unchecked(rng, mu, params["log_std"])
-                obs, reward, terminated, truncated, _ = env.step(np.clip(action, act_space.low, act_space.high))
-                total += float(reward)
-                done = terminated or truncated
-            returns.append(total)
-    finally:
-        env.close()
-    return np.array(returns)
-
-
-def random_policy_returns(env_id, episodes, seed=0):
-    """Returns of a policy that samples actions uniformly from the action space:
-    the baseline a trained policy must beat."""
-    env = make_env(env_id)
-    env.action_space.seed(seed)
-    returns = []
-    try:
-        for ep in range(episodes):
-            env.reset(seed=seed + ep)
-            total, done = 0.0, False
-            while not done:
-                _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+                obs, reward, terminated, truncated, _ = env.step(act(obs))
                 total += float(reward)
                 done = terminated or truncated
             returns.append(total)

@@ -343,7 +343,7 @@ def _train(cfg, resume, progress, log, callback, sw):
         if resume is None:
             state = init_state(cfg, envs)
         else:
-            check_shapes(cfg, envs, state)
+            ckpt.check_fits_env(state.params, cfg.env_id, envs.single_observation_space, envs.single_action_space)
             restore_envs(cfg, envs, state, sim_states, log)
         runlog = RunLog(run_dir, cfg.to_dict(), None if resume is None else state.global_step)
         try:
@@ -354,17 +354,6 @@ def _train(cfg, resume, progress, log, callback, sw):
     finally:
         envs.close()
     return state
-
-
-def check_shapes(cfg, envs, state):
-    """Refuse a checkpoint whose parameters do not fit the env's spaces."""
-    obs_shape = envs.single_observation_space.shape
-    act_shape = envs.single_action_space.shape
-    if state.params["pi.W0"].shape[0] != obs_shape[0] or state.params["log_std"].shape != act_shape:
-        raise ckpt.CheckpointError(
-            f"checkpoint was trained on observations ({state.params['pi.W0'].shape[0]},) and actions "
-            f"{state.params['log_std'].shape}, but {cfg.env_id} has {obs_shape} and {act_shape}"
-        )
 
 
 def restore_envs(cfg, envs, state, sim_states, log):
