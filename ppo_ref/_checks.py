@@ -89,3 +89,13 @@ def _as_tuple(v):
 
 def _fmt(v):
     return " or ".join(str(i) for i in _as_tuple(v))
+
+
+class NonFiniteError(RuntimeError):
+    """A loss, gradient, parameter, observation or reward is NaN or infinite."""
+
+
+def check_finite(name, x, iteration, minibatch=None):
+    if not np.all(np.isfinite(x)):
+        where = f"iteration {iteration}" + ("" if minibatch is None else f", minibatch {minibatch}")
+        raise NonFiniteError(f"non-finite {name} at {where}; the last checkpoint holds the last finite state")

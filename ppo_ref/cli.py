@@ -112,7 +112,8 @@ def main(argv=None):
 
 
 def _train(args):
-    from .train import NonFiniteError, train
+    from ._checks import NonFiniteError
+    from .train import train
 
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if hasattr(args, f.name)}
     if args.resume is not None and given:

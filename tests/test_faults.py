@@ -8,7 +8,8 @@ import pytest
 from ppo_ref import checkpoint as ckpt
 from ppo_ref.config import Config
 from ppo_ref.envs import EnvError, check_spaces
-from ppo_ref.train import NonFiniteError, train
+from ppo_ref._checks import NonFiniteError
+from ppo_ref.train import train
 
 
 class BrokenEnv(gym.Env):

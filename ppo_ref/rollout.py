@@ -1,0 +1,89 @@
+"""Collecting a rollout: the policy acts in the vector env for ``num_steps`` steps.
+
+Per step (SPEC 2, 3): normalise the observation, sample an action from the policy
+and record its log-prob and the value, step the env with the action clipped to the
+bounds (the buffer keeps the unclipped one), scale the reward, merge the new
+observations into the running statistics, and record finished episodes.
+"""
+
+import numpy as np
+
+from ._checks import check_finite
+from .agent import policy_mean, value
+from .distributions import log_prob_unchecked, sample_unchecked
+from .normalization import normalize_obs, rms_update_unchecked, scale_reward_unchecked
+
+
+def collect_rollout(cfg, envs, state, iteration, sw):
+    """Run the policy for ``num_steps`` steps in every env.
+
+    Returns the rollout arrays (each (T, N, ...)) and the episodes that finished,
+    as (global_step, return, length) tuples. ``values[t] = V(s_t)`` and
+    ``next_values[t] = V(s_{t+1})`` with s_{t+1} the true next state: the final
+    observation when the episode ended at t, else the next row's observation.
+    ``sw`` (a Stopwatch) is charged with each part of a step.
+    """
+    T, N = cfg.num_steps, cfg.num_envs
+    params = state.params
+    low, high = envs.single_action_space.low, envs.single_action_space.high
+    obs_dim = state.next_obs.shape[1]
+    act_dim = params["log_std"].shape[0]
+    buf = {
+        "obs": np.empty((T, N, obs_dim)),
+        "actions": np.empty((T, N, act_dim)),
+        "logprobs": np.empty((T, N)),
+        "values": np.empty((T, N)),
+        "next_values": np.empty((T, N)),
+        "rewards": np.empty((T, N)),
+        "terminated": np.empty((T, N), dtype=bool),
+        "truncated": np.empty((T, N), dtype=bool),
+    }
+    episodes = []
+    sw.restart()
+    for t in range(T):
+        obs = normalize_obs(state.next_obs, state.obs_rms)  # (N, D)
+        sw.lap("rollout: normalisation")
+        mu = policy_mean(params, obs)  # (N, A)
+        action = sample_unchecked(state.rngs["policy"], mu, params["log_std"])  # (N, A), unclipped
+        buf["obs"][t] = obs
+        buf["actions"][t] = action
+        buf["logprobs"][t] = log_prob_unchecked(action, mu, params["log_std"])
+        buf["values"][t] = value(params, obs)
+        sw.lap("rollout: policy and value forward")
+
+        raw_obs, reward, terminated, truncated, info = envs.step(np.clip(action, low, high))
+        sw.lap("rollout: env step")
+        check_finite("observation", raw_obs, iteration)
+        check_finite("reward", reward, iteration)
+        done = terminated | truncated
+        state.global_step += N
+
+        scaled, state.reward_scaler = scale_reward_unchecked(state.reward_scaler, reward, done, cfg.gamma)
+        buf["rewards"][t] = scaled
+        buf["terminated"][t] = terminated
+        buf["truncated"][t] = truncated
+
+        state.episode_return += reward
+        state.episode_length += 1
+        # The statistics see every observation the agent will act on (a reset
+        # observation for the envs that just finished), then normalise it.
+        state.obs_rms = rms_update_unchecked(state.obs_rms, raw_obs)
+        state.next_obs = raw_obs
+        sw.lap("rollout: normalisation")
+        if done.any():
+            ended = np.flatnonzero(done)
+            final_obs = np.stack([info["final_obs"][i] for i in ended])  # (k, D)
+            check_finite("final observation", final_obs, iteration)
+            buf["next_values"][t, ended] = value(params, normalize_obs(final_obs, state.obs_rms))
+            for i in ended:
+                episodes.append((state.global_step, float(state.episode_return[i]), int(state.episode_length[i])))
+            state.episode_return[ended] = 0.0
+            state.episode_length[ended] = 0
+        sw.lap("rollout: bookkeeping")
+
+    # v'_t = v_{t+1} within an episode; V(next observation) after the last step.
+    not_done = ~(buf["terminated"] | buf["truncated"])
+    following = np.concatenate([buf["values"][1:], value(params, normalize_obs(state.next_obs, state.obs_rms))[None]])
+    buf["next_values"][not_done] = following[not_done]
+    sw.lap("rollout: policy and value forward")
+    return buf, episodes
