@@ -42,11 +42,14 @@ def test_same_seed_gives_bit_identical_parameters(tmp_path):
     assert read_rows(tmp_path / "a" / "episodes.csv") == read_rows(tmp_path / "b" / "episodes.csv")
 
 
-@pytest.mark.parametrize("num_envs, signum", [(1, signal.SIGINT), (2, signal.SIGTERM)])
-def test_resume_after_ctrl_c_matches_uninterrupted_run(tmp_path, num_envs, signum):
+@pytest.mark.parametrize("num_envs, async_envs, signum", [
+    (1, False, signal.SIGINT), (2, False, signal.SIGTERM), (2, True, signal.SIGINT),
+])
+def test_resume_after_ctrl_c_matches_uninterrupted_run(tmp_path, num_envs, async_envs, signum):
     """Ctrl-C (or SIGTERM) during iteration 2 checkpoints and stops; resuming gives
-    the same parameters, episodes and metrics rows as the run never stopped."""
-    kw = dict(seed=7, num_envs=num_envs, num_steps=128, total_timesteps=4 * 128 * num_envs)
+    the same parameters, episodes and metrics rows as the run never stopped, with
+    the envs in this process or in subprocesses."""
+    kw = dict(seed=7, num_envs=num_envs, async_envs=async_envs, num_steps=128, total_timesteps=4 * 128 * num_envs)
     full = train(small_cfg(tmp_path, "full", **kw), progress=False, log=lambda s: None)
 
     def interrupt(state):
