@@ -7,8 +7,6 @@ of names, defaults and help text. Errors the user can fix are printed as one lin
 
 import argparse
 import dataclasses
-import json
-import os
 import sys
 import typing
 
@@ -18,6 +16,7 @@ from . import __version__
 from .checkpoint import CheckpointError
 from .config import Config, ConfigError
 from .envs import EnvError
+from .golden_format import GoldenError
 
 
 def _flag(name):
@@ -107,7 +106,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, EnvError, CheckpointError, FileExistsError) as err:
+    except (ConfigError, EnvError, CheckpointError, GoldenError, FileExistsError) as err:
         parser.exit(2, f"ppo-ref: error: {err}\n")
 
 
@@ -143,18 +142,12 @@ def _eval(args):
 
 def _summary(args):
     from .evaluate import random_policy_returns
-    from .runlog import read_csv
+    from .report import load_run
 
     if args.last < 1:
         raise ConfigError(f"--last ({args.last}) must be a positive integer")
-    path = os.path.join(args.run_dir, "episodes.csv")
-    if not os.path.isfile(path):
-        raise CheckpointError(f"{args.run_dir} has no episodes.csv; is it a ppo_ref run directory?")
-    with open(os.path.join(args.run_dir, "config.json")) as f:
-        env_id = json.load(f)["env_id"]
-    episodes = read_csv(path)
-    if not episodes:
-        raise CheckpointError(f"{path} records no finished episode yet")
+    config, episodes, _ = load_run(args.run_dir)
+    env_id = config["env_id"]
     last = np.array([e["return"] for e in episodes[-args.last:]])
     rand = random_policy_returns(env_id, args.last)
     steps = int(episodes[-1]["global_step"])
@@ -176,7 +169,6 @@ def _golden(args):
 
 
 def _check_port(args):
-    from .golden_format import GoldenError
     from .portcheck import PortMismatch, check_port
 
     try:
@@ -184,9 +176,6 @@ def _check_port(args):
     except PortMismatch as err:
         print(f"ppo-ref: port mismatch: {err}", file=sys.stderr)
         return 1
-    except GoldenError as err:
-        print(f"ppo-ref: error: {err}", file=sys.stderr)
-        return 2
     print(f"port matches the golden vectors: {n} tensors within rtol {args.rtol:g}, atol {args.atol:g}")
     return 0
 

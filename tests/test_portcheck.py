@@ -31,8 +31,12 @@ def write(tmp_path, arrays):
 
 
 def run_cli(capsys, *args):
-    """``ppo-ref check-port ARGS`` in this process: (exit code, stdout, stderr)."""
-    code = main(["check-port", *map(str, args)])
+    """``ppo-ref check-port ARGS`` in this process: (exit code, stdout, stderr);
+    an error the CLI reports by exiting counts as that exit code."""
+    try:
+        code = main(["check-port", *map(str, args)])
+    except SystemExit as exit_:
+        code = exit_.code
     out = capsys.readouterr()
     return code, out.out, out.err
 
