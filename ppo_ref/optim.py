@@ -42,16 +42,33 @@ def adam_step(params, grads, state, lr, beta1=ADAM_BETA1, beta2=ADAM_BETA2, eps=
         _adam_apply(p, grads[k], state["m"][k], state["v"][k], state["t"], lr, beta1, beta2, eps)
 
 
-def _adam_apply(p, g, m, v, t, lr, beta1=ADAM_BETA1, beta2=ADAM_BETA2, eps=ADAM_EPS):
+def _adam_apply(p, g, m, v, t, lr, beta1=ADAM_BETA1, beta2=ADAM_BETA2, eps=ADAM_EPS, work=None):
     """The elementwise Adam update of one array at step ``t``, in place; every
-    caller (per named array, or one packed buffer) goes through here."""
+    caller (per named array, or one packed buffer) goes through here.
+
+    ``work``: two scratch arrays of ``p``'s shape for the intermediate results
+    (allocated when None). Written with ``out=`` so that the packed buffer's
+    update allocates nothing; the operations and their order are those of
+
+        m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) (g g)
+        p -= (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+    """
     step_size = lr / (1.0 - beta1**t)
     bias_correction2_sqrt = np.sqrt(1.0 - beta2**t)
+    a, b = (np.empty_like(p), np.empty_like(p)) if work is None else work
     m *= beta1
-    m += (1.0 - beta1) * g
+    np.multiply(g, 1.0 - beta1, out=a)
+    m += a
     v *= beta2
-    v += (1.0 - beta2) * (g * g)
-    p -= step_size * m / (np.sqrt(v) / bias_correction2_sqrt + eps)
+    np.multiply(g, g, out=a)
+    a *= 1.0 - beta2
+    v += a
+    np.sqrt(v, out=a)
+    a /= bias_correction2_sqrt
+    a += eps
+    np.multiply(m, step_size, out=b)
+    b /= a
+    p -= b
 
 
 def pack(named, names):
@@ -89,13 +106,20 @@ class PackedAdam:
         self.m, _ = pack(state["m"], self.names)
         self.v, _ = pack(state["v"], self.names)
         self.t = state["t"]
+        self.grad = np.empty_like(self.flat)
+        self.grads = _views(self.grad, {k: p.shape for k, p in self.params.items()})
+        self.work = (np.empty_like(self.flat), np.empty_like(self.flat))
 
     def step(self, grads, scale, lr):
-        """One Adam step on the gradients ``grads`` (a dict) multiplied by ``scale``."""
-        g = np.concatenate([grads[k].reshape(-1) for k in self.names])
-        g *= scale
+        """One Adam step on the gradients ``grads`` (a dict) multiplied by ``scale``.
+        Gradients already written into ``self.grads`` (views of the packed gradient
+        buffer) are not copied."""
+        for k in self.names:
+            if grads[k] is not self.grads[k]:
+                self.grads[k][...] = grads[k]
+        self.grad *= scale
         self.t += 1
-        _adam_apply(self.flat, g, self.m, self.v, self.t, lr)
+        _adam_apply(self.flat, self.grad, self.m, self.v, self.t, lr, work=self.work)
 
     def unpack(self, params, state):
         shapes = {k: self.params[k].shape for k in self.names}
