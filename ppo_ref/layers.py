@@ -35,16 +35,19 @@ def linear_forward_unchecked(x, W, b):
     return x @ W + b, (x, W)
 
 
-def linear_backward(dy, cache, need_dx=True):
+def linear_backward(dy, cache, need_dx=True, out=None):
     """Gradients of ``y = x @ W + b`` given ``dy = dL/dy`` (M, out).
 
     dL/dx = dy @ W.T       (M, in)     (None when ``need_dx`` is false: a network's
                                         first layer has no use for it)
     dL/dW = x.T @ dy       (in, out)   since dy_mj/dW_ij = x_mi
     dL/db = sum_m dy_m     (out,)
+
+    ``out``: optional arrays ``(dW, db)`` to write the two parameter gradients into.
     """
     x, W = cache
-    return (dy @ W.T if need_dx else None), x.T @ dy, dy.sum(axis=0)
+    dW, db = (None, None) if out is None else out
+    return (dy @ W.T if need_dx else None), np.matmul(x.T, dy, out=dW), np.sum(dy, axis=0, out=db)
 
 
 def tanh_forward(x):

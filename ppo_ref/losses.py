@@ -116,13 +116,36 @@ def _check_params_fit(params, obs, actions):
 
 
 def ppo_loss_unchecked(params, obs, actions, logprobs_old, advantages, returns, values_old,
-                       clip_coef, ent_coef, vf_coef, clip_vloss, norm_adv):
-    """:func:`ppo_loss` without argument checks, for the training loop."""
+                       clip_coef, ent_coef, vf_coef, clip_vloss, norm_adv, out=None):
+    """:func:`ppo_loss` without argument checks, for the training loop.
+
+    The loss is the sum of a policy part (``pi.*`` and ``log_std``) and a value part
+    (``v.*``) that share no parameter; each is computed by its own function.
+    ``out``: arrays to write each gradient into (a dict by parameter name, e.g.
+    views of the optimiser's packed gradient buffer), or None.
+    """
+    pg_loss, ent, pi_grads, info = policy_loss_unchecked(params, obs, actions, logprobs_old, advantages,
+                                                         clip_coef, ent_coef, norm_adv, out)
+    v_loss, v_grads = value_loss_unchecked(params, obs, returns, values_old, clip_coef, vf_coef, clip_vloss, out)
+    loss = pg_loss - ent_coef * ent + vf_coef * v_loss
+    # The gradients in a fixed order (global_grad_norm sums in this order).
+    grads = {k: pi_grads[k] for k in pi_grads if k != "log_std"}
+    grads.update(v_grads)
+    grads["log_std"] = pi_grads["log_std"]
+    info = {"pg_loss": float(pg_loss), "v_loss": float(v_loss), **info}
+    return float(loss), grads, info
+
+
+def policy_loss_unchecked(params, obs, actions, logprobs_old, advantages, clip_coef, ent_coef, norm_adv, out=None):
+    """The policy part ``L_pi - ent_coef * mean(entropy)`` of the loss and its
+    gradient for ``pi.*`` and ``log_std``.
+
+    Returns ``(pg_loss, entropy, grads, info)`` with ``info`` holding ``entropy``,
+    ``approx_kl`` and ``clipfrac``. ``out``: as for :func:`ppo_loss_unchecked`.
+    """
     m = obs.shape[0]
     log_std = params["log_std"]
     mu, pi_cache = mlp_forward(params, "pi", obs)  # (M, A)
-    v_out, v_cache = mlp_forward(params, "v", obs)  # (M, 1)
-    v = v_out[:, 0]
 
     logprob = log_prob_unchecked(actions, mu, log_std)  # (M,)
     logratio = logprob - logprobs_old
@@ -131,32 +154,35 @@ def ppo_loss_unchecked(params, obs, actions, logprobs_old, advantages, returns, 
 
     pg_terms, dratio = clipped_surrogate(ratio, adv, clip_coef)
     pg_loss = pg_terms.mean()
-    v_terms, dv_terms = value_loss_terms(v, values_old, returns, clip_coef, clip_vloss)
-    v_loss = 0.5 * v_terms.mean()
     ent = entropy_unchecked(log_std)  # the same for every state, so mean(entropy) = entropy
-    loss = pg_loss - ent_coef * ent + vf_coef * v_loss
 
     # Chain rule. dL/dlogprob = dL/drho * rho, since rho = exp(logprob - logprob_old).
     dlogprob = dratio * ratio / m  # (M,)
     dlp_dmu, dlp_dlog_std = log_prob_grads(actions, mu, log_std)  # (M, A) each
     dmu = dlogprob[:, None] * dlp_dmu  # (M, A)
+    _, grads = mlp_backward(dmu, pi_cache, need_dx=False, out=out)
     # d entropy / d log_std = 1 per dim.
-    dlog_std = dlogprob @ dlp_dlog_std - ent_coef
-    dv = (vf_coef * 0.5 / m) * dv_terms  # (M,)
-
-    _, grads = mlp_backward(dmu, pi_cache, need_dx=False)
-    _, v_grads = mlp_backward(dv[:, None], v_cache, need_dx=False)
-    grads.update(v_grads)
-    grads["log_std"] = dlog_std
-
+    grads["log_std"] = np.subtract(dlogprob @ dlp_dlog_std, ent_coef,
+                                   out=None if out is None else out["log_std"])
     info = {
-        "pg_loss": float(pg_loss),
-        "v_loss": float(v_loss),
         "entropy": ent,
         "approx_kl": float(np.mean((ratio - 1.0) - logratio)),
         "clipfrac": float(np.mean(np.abs(ratio - 1.0) > clip_coef)),
     }
-    return float(loss), grads, info
+    return pg_loss, ent, grads, info
+
+
+def value_loss_unchecked(params, obs, returns, values_old, clip_coef, vf_coef, clip_vloss, out=None):
+    """The value loss ``L_v`` (without ``vf_coef``) and the gradient of ``vf_coef * L_v``
+    for ``v.*``. Returns ``(v_loss, grads)``; ``out`` as for :func:`ppo_loss_unchecked`."""
+    m = obs.shape[0]
+    v_out, v_cache = mlp_forward(params, "v", obs)  # (M, 1)
+    v = v_out[:, 0]
+    v_terms, dv_terms = value_loss_terms(v, values_old, returns, clip_coef, clip_vloss)
+    v_loss = 0.5 * v_terms.mean()
+    dv = (vf_coef * 0.5 / m) * dv_terms  # (M,)
+    _, grads = mlp_backward(dv[:, None], v_cache, need_dx=False, out=out)
+    return v_loss, grads
 
 
 def explained_variance(values, returns):

@@ -52,11 +52,13 @@ def mlp_forward(params, prefix, x):
     return h, (prefix, caches)
 
 
-def mlp_backward(dy, cache, need_dx=True):
+def mlp_backward(dy, cache, need_dx=True, out=None):
     """Backpropagate ``dy = dL/dy`` (M, out) through the MLP, last layer first.
 
     Returns ``(dx, grads)`` with ``grads`` keyed by parameter name; ``dx`` is None
     when ``need_dx`` is false (the loss needs no gradient for the observations).
+    ``out``: a dict of arrays, by parameter name, to write the gradients into
+    (and return), e.g. views of the optimiser's packed gradient buffer.
     """
     prefix, caches = cache
     grads = {}
@@ -65,8 +67,8 @@ def mlp_backward(dy, cache, need_dx=True):
         lin_cache, tanh_cache = caches[i]
         if tanh_cache is not None:
             d = tanh_backward(d, tanh_cache)
-        d, dW, db = linear_backward(d, lin_cache, need_dx or i > 0)
         w, b = layer_names(prefix, i)
+        d, dW, db = linear_backward(d, lin_cache, need_dx or i > 0, None if out is None else (out[w], out[b]))
         grads[w] = dW
         grads[b] = db
     return d, grads

@@ -63,10 +63,12 @@ def update_with_permutations(cfg, params, opt, batch, lr, perms, iteration=1, sw
         for j, start in enumerate(range(0, B, mb)):
             idx = perm[start:start + mb]
             minibatch = epoch * cfg.num_minibatches + j
+            # The gradients land in the optimiser's packed buffer.
             loss, grads, info = ppo_loss_unchecked(
                 adam.params, batch["obs"][idx], batch["actions"][idx], batch["logprobs"][idx],
                 batch["advantages"][idx], batch["returns"][idx], batch["values"][idx],
                 cfg.clip_coef, cfg.ent_coef, cfg.vf_coef, cfg.clip_vloss, cfg.norm_adv,
+                out=adam.grads,
             )
             sw.lap("update: loss forward and backward")
             check_finite("loss", loss, iteration, minibatch)

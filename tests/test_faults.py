@@ -73,8 +73,8 @@ def fault_in_loss(monkeypatch, after_calls, corrupt):
     real = train_module.ppo_loss_unchecked
     calls = {"n": 0}
 
-    def faulty(*args):
-        loss, grads, info = real(*args)
+    def faulty(*args, **kwargs):
+        loss, grads, info = real(*args, **kwargs)
         calls["n"] += 1
         if calls["n"] > after_calls:
             loss, grads = corrupt(loss, grads)
