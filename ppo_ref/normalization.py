@@ -45,6 +45,16 @@ def rms_update(rms, x):
 
 def rms_update_unchecked(rms, x):
     batch_count = x.shape[0]
+    if batch_count == 1:
+        # One sample (one env, every step): batch mean x[0] and batch variance 0.
+        # This is the general formula below with the operations that are exact
+        # no-ops for them left out (/ 1, * 1, + 0 * 1): the same numbers, a third
+        # of the array operations.
+        delta = x[0] - rms.mean
+        total = rms.count + 1
+        mean = rms.mean + delta / total
+        m2 = rms.var * rms.count + delta * delta * rms.count / total
+        return RunningMeanStd(mean, m2 / total, total)
     # np.mean and np.var (ddof 0) spelled out: the same operations in the same
     # order, without their per-call overhead, which shows when called every step.
     batch_mean = x.sum(axis=0) / batch_count
@@ -57,9 +67,10 @@ def rms_update_unchecked(rms, x):
     return RunningMeanStd(mean, m2 / total, total)
 
 
-def normalize_obs(obs, rms):
-    """``clip((obs - mean) / sqrt(var + 1e-8), -10, 10)``; obs (..., D)."""
-    return np.clip((obs - rms.mean) / np.sqrt(rms.var + NORM_EPS), -OBS_CLIP, OBS_CLIP)
+def normalize_obs(obs, rms, out=None):
+    """``clip((obs - mean) / sqrt(var + 1e-8), -10, 10)``; obs (..., D). ``out``: an
+    array to write the result into (the rollout buffer's row), or None."""
+    return np.clip((obs - rms.mean) / np.sqrt(rms.var + NORM_EPS), -OBS_CLIP, OBS_CLIP, out=out)
 
 
 @dataclass

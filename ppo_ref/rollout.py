@@ -2,15 +2,20 @@
 
 Per step (SPEC 2, 3): normalise the observation, sample an action from the policy
 and record its log-prob and the value, step the env with the action clipped to the
-bounds (the buffer keeps the unclipped one), scale the reward, merge the new
-observations into the running statistics, and record finished episodes.
+bounds (the buffer keeps the unclipped one), merge the new observations into the
+running statistics, and record finished episodes. The rewards are scaled after the
+last step, in the same order: nothing in a step depends on a scaled reward.
+
+The loop is the hot path of a run with one env (2048 times an iteration, between
+simulator steps), so it does once per rollout what it can: sigma = exp(log_std)
+and the two networks' first layers side by side (agent.acting_layers).
 """
 
 import numpy as np
 
 from ._checks import check_finite
-from .agent import policy_mean, value
-from .distributions import log_prob_unchecked, sample_unchecked
+from .agent import acting_layers, policy_and_value
+from .distributions import log_prob_unchecked
 from .normalization import normalize_obs, rms_update_unchecked, scale_reward_unchecked
 
 
@@ -39,51 +44,56 @@ def collect_rollout(cfg, envs, state, iteration, sw):
         "truncated": np.empty((T, N), dtype=bool),
     }
     episodes = []
+    layers = acting_layers(params)
+    std = np.exp(params["log_std"])
     sw.restart()
     for t in range(T):
-        obs = normalize_obs(state.next_obs, state.obs_rms)  # (N, D)
+        obs = normalize_obs(state.next_obs, state.obs_rms, out=buf["obs"][t])  # (N, D)
         sw.lap("rollout: normalisation")
-        mu = policy_mean(params, obs)  # (N, A)
-        action = sample_unchecked(state.rngs["policy"], mu, params["log_std"])  # (N, A), unclipped
-        buf["obs"][t] = obs
+        mu, buf["values"][t] = policy_and_value(layers, obs)  # (N, A), (N,)
+        # a = mu + sigma * eps (distributions.sample), with sigma computed once per rollout
+        action = mu + std * state.rngs["policy"].standard_normal(mu.shape)  # (N, A), unclipped
         buf["actions"][t] = action
         buf["logprobs"][t] = log_prob_unchecked(action, mu, params["log_std"])
-        buf["values"][t] = value(params, obs)
         sw.lap("rollout: policy and value forward")
 
-        raw_obs, reward, terminated, truncated, info = envs.step(np.clip(action, low, high))
+        raw_obs, buf["rewards"][t], buf["terminated"][t], buf["truncated"][t], info = envs.step(
+            np.clip(action, low, high))
         sw.lap("rollout: env step")
         check_finite("observation", raw_obs, iteration)
-        check_finite("reward", reward, iteration)
-        done = terminated | truncated
         state.global_step += N
-
-        scaled, state.reward_scaler = scale_reward_unchecked(state.reward_scaler, reward, done, cfg.gamma)
-        buf["rewards"][t] = scaled
-        buf["terminated"][t] = terminated
-        buf["truncated"][t] = truncated
-
-        state.episode_return += reward
-        state.episode_length += 1
         # The statistics see every observation the agent will act on (a reset
         # observation for the envs that just finished), then normalise it.
         state.obs_rms = rms_update_unchecked(state.obs_rms, raw_obs)
         state.next_obs = raw_obs
         sw.lap("rollout: normalisation")
+        done = buf["terminated"][t] | buf["truncated"][t]
+        state.episode_return += buf["rewards"][t]
+        state.episode_length += 1
         if done.any():
             ended = np.flatnonzero(done)
             final_obs = np.stack([info["final_obs"][i] for i in ended])  # (k, D)
             check_finite("final observation", final_obs, iteration)
-            buf["next_values"][t, ended] = value(params, normalize_obs(final_obs, state.obs_rms))
+            buf["next_values"][t, ended] = policy_and_value(layers, normalize_obs(final_obs, state.obs_rms))[1]
             for i in ended:
                 episodes.append((state.global_step, float(state.episode_return[i]), int(state.episode_length[i])))
             state.episode_return[ended] = 0.0
             state.episode_length[ended] = 0
         sw.lap("rollout: bookkeeping")
 
+    # Reward scaling (SPEC 3) step by step as if inside the loop above: the
+    # scaled rewards play no part in choosing actions, so it can wait until here.
+    check_finite("reward", buf["rewards"], iteration)
+    dones = buf["terminated"] | buf["truncated"]
+    for t in range(T):
+        buf["rewards"][t], state.reward_scaler = scale_reward_unchecked(
+            state.reward_scaler, buf["rewards"][t], dones[t], cfg.gamma)
+    sw.lap("rollout: reward scaling")
+
     # v'_t = v_{t+1} within an episode; V(next observation) after the last step.
-    not_done = ~(buf["terminated"] | buf["truncated"])
-    following = np.concatenate([buf["values"][1:], value(params, normalize_obs(state.next_obs, state.obs_rms))[None]])
+    not_done = ~dones
+    last_value = policy_and_value(layers, normalize_obs(state.next_obs, state.obs_rms))[1]
+    following = np.concatenate([buf["values"][1:], last_value[None]])
     buf["next_values"][not_done] = following[not_done]
     sw.lap("rollout: policy and value forward")
     return buf, episodes
