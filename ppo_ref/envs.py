@@ -78,8 +78,25 @@ class SimStateWrapper(gym.Wrapper):
         base.np_random = rng
 
 
+class DropInfo(gym.Wrapper):
+    """Returns an empty ``info`` from ``reset`` and ``step``. ppo_ref reads no env
+    info, and a vector env spends a good part of a step merging the per-env info
+    dicts (MuJoCo envs report a dozen reward terms every step), or, with envs in
+    subprocesses, pickling them through a pipe. The final observation of an
+    episode is put in the vector env's info by the vector env itself."""
+
+    def reset(self, **kwargs):
+        obs, _ = self.env.reset(**kwargs)
+        return obs, {}
+
+    def step(self, action):
+        obs, reward, terminated, truncated, _ = self.env.step(action)
+        return obs, reward, terminated, truncated, {}
+
+
 def make_env(env_id):
-    """One env, wrapped for its simulator state; gymnasium's errors become EnvError."""
+    """One env, wrapped for its simulator state and without its info dicts;
+    gymnasium's errors become EnvError."""
     try:
         with warnings.catch_warnings():
             # ppo_ref's reference task is Humanoid-v4 on purpose (SPEC 7).
@@ -89,7 +106,7 @@ def make_env(env_id):
         raise EnvError(f"cannot make environment {env_id!r}: {err}") from None
     except ImportError as err:
         raise EnvError(f"environment {env_id!r} needs a package that is not installed: {err}") from None
-    return SimStateWrapper(env)
+    return DropInfo(SimStateWrapper(env))
 
 
 def check_spaces(env_id, observation_space, action_space):

@@ -146,3 +146,32 @@ def test_scale_reward_clips_both_signs():
         _, scaler = scale_reward(scaler, np.array([0.01, -0.01]), np.array([True, True]), 0.99)
     scaled, _ = scale_reward(scaler, np.array([50.0, -50.0]), np.array([False, False]), 0.99)
     np.testing.assert_array_equal(scaled, [CLIP, -CLIP])
+
+
+def _gymnasium_merge(rms, x):
+    """gymnasium's RunningMeanStd.update, written out (np.mean, np.var, then
+    update_mean_var_count_from_moments) as the oracle for ppo_ref's merge."""
+    batch_mean, batch_var, batch_count = np.mean(x, axis=0), np.var(x, axis=0), x.shape[0]
+    delta = batch_mean - rms.mean
+    tot_count = rms.count + batch_count
+    new_mean = rms.mean + delta * batch_count / tot_count
+    m_2 = rms.var * rms.count + batch_var * batch_count + np.square(delta) * rms.count * batch_count / tot_count
+    return new_mean, m_2 / tot_count, tot_count
+
+
+def test_one_row_updates_equal_gymnasiums_merge_bit_for_bit(rng):
+    """With one env the statistics merge one row at a time, through a shortcut
+    that leaves out operations that are exact no-ops for a single sample; the
+    numbers must be those of the general merge, bit for bit, over many steps, for
+    observation-shaped and reward-shaped (scalar) statistics."""
+    for shape, draw in (((3,), lambda: rng.normal([5.0, -2.0, 0.0], [3.0, 0.1, 1e3], size=(1, 3))),
+                        ((), lambda: rng.normal(0.5, 2.0, size=1))):
+        rms = rms_init(shape)
+        mean, var, count = rms.mean, rms.var, rms.count
+        for _ in range(200):
+            x = draw()
+            rms = rms_update(rms, x)
+            mean, var, count = _gymnasium_merge(RunningMeanStd(mean, var, count), x)
+            np.testing.assert_array_equal(rms.mean, mean)
+            np.testing.assert_array_equal(rms.var, var)
+            assert rms.count == count

@@ -107,3 +107,22 @@ def test_env_gets_clipped_actions_and_the_buffer_keeps_the_sampled_ones(counter_
     assert (sampled > 0.5).any()  # the shifted policy does leave the bounds
     np.testing.assert_array_equal(received, np.clip(sampled, -0.5, np.float32(0.5)))
     assert not np.array_equal(received, sampled)
+
+
+def test_rewards_are_scaled_as_if_step_by_step(counter_env):
+    """The rollout scales rewards after its last step; the result must be that of
+    scaling them one step at a time (SPEC 3): G_t = r_t + gamma G_{t-1}, the running
+    variance of G updated every step, G reset when an episode ends."""
+    from ppo_ref.normalization import reward_scaler_init, scale_reward
+
+    env_id = counter_env("ppo_ref_tests/Counter-reward-v0", terminate_at=3, max_episode_steps=100)
+    state, buf, _ = rollout(env_id, 8)
+    scaler = reward_scaler_init(1)
+    expected = []
+    for t in range(8):  # CounterEnv pays 1.0 every step
+        scaled, scaler = scale_reward(scaler, [1.0], buf["terminated"][t], 0.99)
+        expected.append(scaled[0])
+    assert buf["terminated"][:, 0].sum() == 2
+    np.testing.assert_array_equal(buf["rewards"][:, 0], expected)
+    np.testing.assert_array_equal(state.reward_scaler.returns, scaler.returns)
+    assert state.reward_scaler.rms.var == scaler.rms.var
