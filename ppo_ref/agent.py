@@ -12,7 +12,7 @@ used for initialisation, flattening, checkpoints and golden vectors.
 
 import numpy as np
 
-from .mlp import HIDDEN, layer_names, mlp_forward, mlp_init, num_layers
+from .mlp import HIDDEN, mlp_forward, mlp_init
 
 HIDDEN_GAIN = float(np.sqrt(2.0))
 POLICY_OUTPUT_GAIN = 0.01
@@ -44,36 +44,24 @@ def value(params, obs):
     return mlp_forward(params, "v", obs)[0][:, 0]
 
 
-def acting_layers(params):
-    """The layers of both networks arranged for acting, built once per rollout
-    (the parameters do not change during one).
-
-    The two first layers read the same observation, so they sit side by side in
-    one (D, 128) weight: ``[pi.W0 | v.W0]``, biases likewise. Each output column is
-    the same dot product as in its own network's (D, 64) product, so
-    :func:`policy_and_value` returns the same numbers as :func:`policy_mean` and
-    :func:`value` in fewer, larger array operations (a test checks it bit for bit).
-    Returns ``(W0, b0, width, pi_rest, v_rest)``: ``width`` the policy's share of
-    the first layer, ``*_rest`` the (W, b) pairs of the remaining layers.
-    """
-    first = [layer_names(net, 0) for net in ("pi", "v")]
-    W0 = np.concatenate([params[w] for w, _ in first], axis=1)  # (D, 128)
-    b0 = np.concatenate([params[b] for _, b in first])  # (128,)
-    rest = [[(params[w], params[b]) for w, b in (layer_names(net, i) for i in range(1, num_layers(params, net)))]
-            for net in ("pi", "v")]
-    return W0, b0, params[first[0][0]].shape[1], rest[0], rest[1]
+def joint_first_layer(params):
+    """Both networks' first layers side by side, built once per rollout (the
+    parameters do not change during one): ``W = [pi.W0 | v.W0]`` (D, 128) and
+    ``b = [pi.b0 | v.b0]`` (128,). The two read the same observation, and each
+    output column of ``obs @ W`` is the same dot product as in its own network's
+    (D, 64) product, so :func:`policy_and_value` returns the same numbers as
+    :func:`policy_mean` and :func:`value` with one product instead of two (a test
+    checks it bit for bit)."""
+    return (np.concatenate([params["pi.W0"], params["v.W0"]], axis=1),
+            np.concatenate([params["pi.b0"], params["v.b0"]]))
 
 
-def policy_and_value(layers, obs):
-    """``(mu(s), V(s))`` for obs (M, D): (M, A) and (M,), with ``layers`` from
-    :func:`acting_layers`; the MLP of mlp.py, both networks at once."""
-    W0, b0, width, pi_rest, v_rest = layers
+def policy_and_value(params, first, obs):
+    """``(mu(s), V(s))`` for obs (M, D): (M, A) and (M,), with ``first`` from
+    :func:`joint_first_layer`; the rest of each network is mlp.py's from layer 1."""
+    W0, b0 = first
+    width = params["pi.W0"].shape[1]
     h = np.tanh(obs @ W0 + b0)  # (M, 128): both networks' first hidden layers
-    out = []
-    for x, rest in ((h[:, :width], pi_rest), (h[:, width:], v_rest)):
-        for i, (W, b) in enumerate(rest):
-            x = x @ W + b
-            if i < len(rest) - 1:
-                x = np.tanh(x)
-        out.append(x)
-    return out[0], out[1][:, 0]
+    mu = mlp_forward(params, "pi", h[:, :width], start=1)[0]
+    v = mlp_forward(params, "v", h[:, width:], start=1)[0]
+    return mu, v[:, 0]

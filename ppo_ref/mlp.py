@@ -35,13 +35,15 @@ def mlp_init(rng, prefix, sizes, hidden_gain, output_gain):
     return params
 
 
-def mlp_forward(params, prefix, x):
+def mlp_forward(params, prefix, x, start=0):
     """``h_0 = x``, ``h_{i+1} = tanh(h_i @ W_i + b_i)`` for hidden layers, and a
-    linear last layer. x: (M, in) -> y: (M, out); the cache holds each layer's."""
+    linear last layer. x: (M, in) -> y: (M, out); the cache holds each layer's.
+    ``start``: the first layer to apply (x is then the input of layer ``start``,
+    as when the rollout has computed the first layers of both networks at once)."""
     n = num_layers(params, prefix)
     caches = []
     h = x
-    for i in range(n):
+    for i in range(start, n):
         w, b = layer_names(prefix, i)
         h, lin_cache = linear_forward_unchecked(h, params[w], params[b])
         if i < n - 1:

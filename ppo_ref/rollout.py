@@ -7,15 +7,15 @@ running statistics, and record finished episodes. The rewards are scaled after t
 last step, in the same order: nothing in a step depends on a scaled reward.
 
 The loop is the hot path of a run with one env (2048 times an iteration, between
-simulator steps), so it does once per rollout what it can: sigma = exp(log_std)
-and the two networks' first layers side by side (agent.acting_layers).
+simulator steps), so it puts the two networks' first layers side by side once per
+rollout (agent.joint_first_layer).
 """
 
 import numpy as np
 
 from ._checks import check_finite
-from .agent import acting_layers, policy_and_value
-from .distributions import log_prob_unchecked
+from .agent import joint_first_layer, policy_and_value
+from .distributions import log_prob_unchecked, sample_unchecked
 from .normalization import normalize_obs, rms_update_unchecked, scale_reward_unchecked
 
 
@@ -44,15 +44,13 @@ def collect_rollout(cfg, envs, state, iteration, sw):
         "truncated": np.empty((T, N), dtype=bool),
     }
     episodes = []
-    layers = acting_layers(params)
-    std = np.exp(params["log_std"])
+    first = joint_first_layer(params)
     sw.restart()
     for t in range(T):
         obs = normalize_obs(state.next_obs, state.obs_rms, out=buf["obs"][t])  # (N, D)
         sw.lap("rollout: normalisation")
-        mu, buf["values"][t] = policy_and_value(layers, obs)  # (N, A), (N,)
-        # a = mu + sigma * eps (distributions.sample), with sigma computed once per rollout
-        action = mu + std * state.rngs["policy"].standard_normal(mu.shape)  # (N, A), unclipped
+        mu, buf["values"][t] = policy_and_value(params, first, obs)  # (N, A), (N,)
+        action = sample_unchecked(state.rngs["policy"], mu, params["log_std"])  # (N, A), unclipped
         buf["actions"][t] = action
         buf["logprobs"][t] = log_prob_unchecked(action, mu, params["log_std"])
         sw.lap("rollout: policy and value forward")
@@ -74,7 +72,7 @@ def collect_rollout(cfg, envs, state, iteration, sw):
             ended = np.flatnonzero(done)
             final_obs = np.stack([info["final_obs"][i] for i in ended])  # (k, D)
             check_finite("final observation", final_obs, iteration)
-            buf["next_values"][t, ended] = policy_and_value(layers, normalize_obs(final_obs, state.obs_rms))[1]
+            buf["next_values"][t, ended] = policy_and_value(params, first, normalize_obs(final_obs, state.obs_rms))[1]
             for i in ended:
                 episodes.append((state.global_step, float(state.episode_return[i]), int(state.episode_length[i])))
             state.episode_return[ended] = 0.0
@@ -92,7 +90,7 @@ def collect_rollout(cfg, envs, state, iteration, sw):
 
     # v'_t = v_{t+1} within an episode; V(next observation) after the last step.
     not_done = ~dones
-    last_value = policy_and_value(layers, normalize_obs(state.next_obs, state.obs_rms))[1]
+    last_value = policy_and_value(params, first, normalize_obs(state.next_obs, state.obs_rms))[1]
     following = np.concatenate([buf["values"][1:], last_value[None]])
     buf["next_values"][not_done] = following[not_done]
     sw.lap("rollout: policy and value forward")

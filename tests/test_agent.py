@@ -6,7 +6,7 @@ epoch differ from 1 for no reason."""
 import numpy as np
 import pytest
 
-from ppo_ref.agent import acting_layers, init_params, policy_and_value, policy_mean, value
+from ppo_ref.agent import init_params, joint_first_layer, policy_and_value, policy_mean, value
 
 
 @pytest.mark.parametrize("obs_dim, act_dim", [(376, 17), (11, 3), (2, 1)])
@@ -16,17 +16,14 @@ def test_policy_and_value_equal_the_networks_one_by_one_bit_for_bit(rng, obs_dim
     # trained-looking parameters: no zero biases, a policy output well away from 0
     params = {k: p + rng.normal(0.0, 0.1, p.shape) for k, p in params.items()}
     obs = rng.normal(size=(rows, obs_dim))
-    mu, v = policy_and_value(acting_layers(params), obs)
+    mu, v = policy_and_value(params, joint_first_layer(params), obs)
     assert mu.shape == (rows, act_dim) and v.shape == (rows,)
     np.testing.assert_array_equal(mu, policy_mean(params, obs))
     np.testing.assert_array_equal(v, value(params, obs))
 
 
-def test_acting_layers_put_the_first_layers_side_by_side(rng):
+def test_joint_first_layer_puts_the_first_layers_side_by_side(rng):
     params = init_params(rng, 5, 2)
-    W0, b0, width, pi_rest, v_rest = acting_layers(params)
+    W0, b0 = joint_first_layer(params)
     np.testing.assert_array_equal(W0, np.hstack([params["pi.W0"], params["v.W0"]]))
     np.testing.assert_array_equal(b0, np.concatenate([params["pi.b0"], params["v.b0"]]))
-    assert width == 64
-    assert [W.shape for W, _ in pi_rest] == [(64, 64), (64, 2)]
-    assert [W.shape for W, _ in v_rest] == [(64, 64), (64, 1)]
