@@ -7,7 +7,8 @@ Measured in one run, so the figures compare as ratios on a noisy machine:
 3. where an iteration's time goes (the training loop's Stopwatch laps);
 4. ``train/env-only ratio``, printed last on its own line;
 5. peak resident memory;
-and the update alone on a synthetic batch, in minibatch updates per second.
+and the update alone on a synthetic batch, in minibatch updates per second, and
+training with several envs in subprocesses and on threads.
 """
 
 import argparse
@@ -33,7 +34,7 @@ from .train import train, update_with_permutations
 
 def env_only_rate(cfg, steps, seed=0):
     """Steps per second of the vector env alone, with uniformly random actions."""
-    envs = make_vector_env(cfg.env_id, cfg.num_envs, cfg.async_envs)
+    envs = make_vector_env(cfg.env_id, cfg.num_envs, cfg.async_envs, cfg.thread_envs)
     try:
         envs.reset(seed=[seed + i for i in range(cfg.num_envs)])
         rng = np.random.default_rng(seed)
@@ -95,12 +96,24 @@ def peak_rss_mb():
     return own / 1024, children / 1024
 
 
+def _env_count(text):
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of envs (an integer >= 0)")
+    return n
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m ppo_ref.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--env-id", default="Humanoid-v4")
     parser.add_argument("--iterations", type=int, default=5, help="timed iterations after one warm-up (default 5)")
-    parser.add_argument("--async-num-envs", type=int, default=4,
+    parser.add_argument("--async-num-envs", type=_env_count, default=4,
                         help="also time training with this many envs in subprocesses (0: skip; default 4)")
+    parser.add_argument("--thread-num-envs", type=_env_count, default=8,
+                        help="also time training with this many envs on threads (0: skip; default 8)")
     args = parser.parse_args(argv)
     cfg = validate(Config(env_id=args.env_id))
 
@@ -127,12 +140,14 @@ def main(argv=None):
     print(f"update alone (synthetic batch): {update_rate(cfg, obs_dim, act_dim):.0f} minibatch updates/s "
           f"(minibatch {cfg.minibatch_size})")
 
-    if args.async_num_envs:
-        n = args.async_num_envs
-        acfg = validate(dataclasses.replace(cfg, num_envs=n, num_steps=cfg.num_steps // n, async_envs=True))
-        async_sps, _, _ = training_rate(acfg, args.iterations)
-        print(f"training, {n} envs in subprocesses ({acfg.num_steps} steps each): {async_sps:.0f} steps/s, "
-              f"{async_sps / env_sps:.2f} x the single-env env-only rate")
+    for n, flag, where in ((args.async_num_envs, "async_envs", "in subprocesses"),
+                           (args.thread_num_envs, "thread_envs", "on threads")):
+        if n:
+            ncfg = validate(dataclasses.replace(cfg, num_envs=n, num_steps=cfg.num_steps // n, **{flag: True}))
+            n_env_sps = env_only_rate(ncfg, args.iterations * cfg.batch_size)
+            sps, _, _ = training_rate(ncfg, args.iterations)
+            print(f"training, {n} envs {where} ({ncfg.num_steps} steps each): {sps:.0f} steps/s, "
+                  f"{sps / env_sps:.2f} x the single-env env-only rate (these envs alone: {n_env_sps:.0f} steps/s)")
     print(f"train/env-only ratio: {train_sps / env_sps:.2f}")
     return 0
 

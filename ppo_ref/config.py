@@ -24,6 +24,9 @@ class Config:
     seed: int = _f(1, "the one seed every random generator is derived from (init, sampling, minibatches, envs)")
     num_envs: int = _f(1, "number of parallel environments")
     async_envs: bool = _f(False, "step the environments in subprocesses (gymnasium's AsyncVectorEnv)")
+    thread_envs: bool = _f(False, "step the environments on threads of this process, up to one per core "
+                                  "(MuJoCo releases the GIL while it simulates); the same numbers as the "
+                                  "default sequential stepping, bit for bit")
     num_steps: int = _f(2048, "steps per environment per rollout (T)")
     learning_rate: float = _f(3e-4, "Adam learning rate (at the first iteration, when annealed)")
     anneal_lr: bool = _f(True, "anneal the learning rate linearly: lr_k = (1 - (k - 1) / K) * lr, so the "
@@ -82,9 +85,12 @@ def validate(cfg):
             fail(name, "must be a positive integer")
     if not _is_int(cfg.seed) or not 0 <= cfg.seed < 2**63:
         fail("seed", "must be an integer in [0, 2**63)")
-    for name in ("anneal_lr", "norm_adv", "clip_vloss", "bootstrap_truncation", "async_envs"):
+    for name in ("anneal_lr", "norm_adv", "clip_vloss", "bootstrap_truncation", "async_envs",
+                 "thread_envs"):
         if not isinstance(getattr(cfg, name), bool):
             fail(name, "must be true or false")
+    if cfg.async_envs and cfg.thread_envs:
+        raise ConfigError("--async-envs and --thread-envs exclude each other: choose subprocesses or threads")
     for name in ("learning_rate", "clip_coef", "max_grad_norm"):
         v = getattr(cfg, name)
         if not _is_real(v) or v <= 0:

@@ -144,7 +144,7 @@ def _train(cfg, resume, progress, log, callback, sw):
                 f"--run-dir {run_dir} already holds a run; continue it with --resume {run_dir} or choose another"
             )
     probe_spaces(cfg.env_id)
-    envs = make_vector_env(cfg.env_id, cfg.num_envs, cfg.async_envs)
+    envs = make_vector_env(cfg.env_id, cfg.num_envs, cfg.async_envs, cfg.thread_envs)
     try:
         if resume is None:
             state = init_state(cfg, envs)

@@ -13,6 +13,7 @@ BAD_VALUES = {
     "seed": [-1, 1.5, "1"],
     "num_envs": [0, 1.0],
     "async_envs": [1, "yes"],
+    "thread_envs": [0, "no"],
     "num_steps": [0, -1],
     "learning_rate": [0.0, -3e-4, float("nan"), float("inf"), "fast"],
     "anneal_lr": [0, None],
@@ -67,3 +68,8 @@ def test_defaults_are_valid_and_match_the_reference():
 def test_derived_constraints(kw, fragment):
     with pytest.raises(ConfigError, match=fragment.replace("*", r"\*").replace("(", r"\(").replace(")", r"\)")):
         validate(Config(**kw))
+
+
+def test_subprocess_and_thread_envs_exclude_each_other():
+    with pytest.raises(ConfigError, match="--async-envs and --thread-envs exclude each other"):
+        validate(Config(async_envs=True, thread_envs=True))

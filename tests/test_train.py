@@ -42,14 +42,27 @@ def test_same_seed_gives_bit_identical_parameters(tmp_path):
     assert read_rows(tmp_path / "a" / "episodes.csv") == read_rows(tmp_path / "b" / "episodes.csv")
 
 
-@pytest.mark.parametrize("num_envs, async_envs, signum", [
-    (1, False, signal.SIGINT), (2, False, signal.SIGTERM), (2, True, signal.SIGINT),
+def test_thread_envs_train_exactly_like_sequential_envs(tmp_path):
+    """--thread-envs changes where the envs are stepped, not a single number."""
+    kw = dict(seed=5, num_envs=3, num_steps=128, total_timesteps=3 * 3 * 128)
+    seq = train(small_cfg(tmp_path, "seq", **kw), progress=False, log=lambda s: None)
+    par = train(small_cfg(tmp_path, "par", thread_envs=True, **kw), progress=False, log=lambda s: None)
+    assert_same_params(seq.params, par.params)
+    assert read_rows(tmp_path / "seq" / "episodes.csv") == read_rows(tmp_path / "par" / "episodes.csv")
+    seq_metrics = [r[:2] + r[4:] for r in read_rows(tmp_path / "seq" / "metrics.csv")]
+    assert seq_metrics == [r[:2] + r[4:] for r in read_rows(tmp_path / "par" / "metrics.csv")]
+
+
+@pytest.mark.parametrize("num_envs, envs_in, signum", [
+    (1, "sequence", signal.SIGINT), (2, "sequence", signal.SIGTERM), (2, "subprocesses", signal.SIGINT),
+    (3, "threads", signal.SIGINT),
 ])
-def test_resume_after_ctrl_c_matches_uninterrupted_run(tmp_path, num_envs, async_envs, signum):
+def test_resume_after_ctrl_c_matches_uninterrupted_run(tmp_path, num_envs, envs_in, signum):
     """Ctrl-C (or SIGTERM) during iteration 2 checkpoints and stops; resuming gives
     the same parameters, episodes and metrics rows as the run never stopped, with
-    the envs in this process or in subprocesses."""
-    kw = dict(seed=7, num_envs=num_envs, async_envs=async_envs, num_steps=128, total_timesteps=4 * 128 * num_envs)
+    the envs stepped in sequence, in subprocesses or on threads."""
+    kw = dict(seed=7, num_envs=num_envs, async_envs=envs_in == "subprocesses", thread_envs=envs_in == "threads",
+              num_steps=128, total_timesteps=4 * 128 * num_envs)
     full = train(small_cfg(tmp_path, "full", **kw), progress=False, log=lambda s: None)
 
     def interrupt(state):
