@@ -156,11 +156,11 @@ class ThreadVectorEnv(gym.vector.SyncVectorEnv):
         if kwargs.get("autoreset_mode") is not gym.vector.AutoresetMode.SAME_STEP:
             raise ValueError(f"ThreadVectorEnv supports autoreset_mode=SAME_STEP only, "
                              f"got {kwargs.get('autoreset_mode')}")
+        if threads is not None and (not isinstance(threads, int) or threads < 1):
+            raise ValueError(f"threads must be a positive integer (or None for one per core), got {threads!r}")
         super().__init__(env_fns, **kwargs)
         n = len(self.envs)
-        threads = min(n, threads or len(os.sched_getaffinity(0)))
-        if threads < 1:
-            raise ValueError(f"threads must be at least 1, got {threads}")
+        threads = min(n, threads or _usable_cores())
         self._slices = [range(k * n // threads, (k + 1) * n // threads) for k in range(threads)]
         self._pool = ThreadPoolExecutor(threads - 1, thread_name_prefix="ppo_ref-env") if threads > 1 else None
         self._results = [None] * n
@@ -207,6 +207,12 @@ class ThreadVectorEnv(gym.vector.SyncVectorEnv):
         if self._pool is not None:
             self._pool.shutdown(wait=True)
         super().close_extras(**kwargs)
+
+
+def _usable_cores():
+    if hasattr(os, "sched_getaffinity"):  # Linux: the cores this process may run on
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def wait_uninterrupted(futures):

@@ -141,9 +141,23 @@ def test_waiting_for_the_env_threads_survives_ctrl_c(monkeypatch):
     assert calls == [1, 1]
 
 
-def test_thread_envs_need_same_step_autoreset():
+def test_thread_envs_need_same_step_autoreset_and_a_positive_thread_count():
     with pytest.raises(ValueError, match="SAME_STEP only"):
         ThreadVectorEnv([lambda: SlowFailingEnv(0, {})], autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP)
+    for bad in (0, -2, 1.5):
+        with pytest.raises(ValueError, match=f"threads must be a positive integer .* got {bad!r}"):
+            ThreadVectorEnv([lambda: SlowFailingEnv(0, {})], threads=bad, autoreset_mode=SAME_STEP)
+
+
+def test_thread_envs_use_at_most_one_thread_per_env_and_per_core():
+    def slices(num_envs, threads=None):
+        envs = ThreadVectorEnv([lambda: SlowFailingEnv(0, {})] * num_envs, threads=threads, autoreset_mode=SAME_STEP)
+        envs.close()
+        return [list(s) for s in envs._slices]
+
+    assert slices(5, threads=2) == [[0, 1], [2, 3, 4]]
+    assert slices(2, threads=4) == [[0], [1]]
+    assert len(slices(64)) == min(64, envs_module._usable_cores())
 
 
 def test_subprocess_and_thread_envs_cannot_both_be_asked_for():
