@@ -8,9 +8,10 @@ with V(final observation) (SPEC 4).
 """
 
 import json
+import os
 import signal
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 from copy import deepcopy
 
@@ -18,8 +19,6 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 from gymnasium.vector.utils import concatenate, iterate
-
-from ._threads import usable_cores, wait_uninterrupted
 
 
 class EnvError(ValueError):
@@ -161,7 +160,7 @@ class ThreadVectorEnv(gym.vector.SyncVectorEnv):
             raise ValueError(f"threads must be a positive integer (or None for one per core), got {threads!r}")
         super().__init__(env_fns, **kwargs)
         n = len(self.envs)
-        threads = min(n, threads or usable_cores())
+        threads = min(n, threads or _usable_cores())
         self._slices = [range(k * n // threads, (k + 1) * n // threads) for k in range(threads)]
         self._pool = ThreadPoolExecutor(threads - 1, thread_name_prefix="ppo_ref-env") if threads > 1 else None
         self._results = [None] * n
@@ -208,6 +207,25 @@ class ThreadVectorEnv(gym.vector.SyncVectorEnv):
         if self._pool is not None:
             self._pool.shutdown(wait=True)
         super().close_extras(**kwargs)
+
+
+def _usable_cores():
+    if hasattr(os, "sched_getaffinity"):  # Linux: the cores this process may run on
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def wait_uninterrupted(futures):
+    """Wait for every future, even through KeyboardInterrupt (re-raised after)."""
+    interrupted = None
+    while True:
+        try:
+            wait(futures)
+            break
+        except KeyboardInterrupt as err:
+            interrupted = err
+    if interrupted is not None:
+        raise interrupted
 
 
 def make_vector_env(env_id, num_envs, async_envs=False, thread_envs=False):

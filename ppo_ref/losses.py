@@ -11,7 +11,6 @@ logprobs_old (M,), advantages (M,), returns (M,), values_old (M,).
 import numpy as np
 
 from ._checks import as_float_array, real_in_range, same_shape
-from ._threads import wait_uninterrupted
 from .distributions import entropy_unchecked, log_prob_grads, log_prob_unchecked
 from .mlp import layer_names, mlp_backward, mlp_forward, num_layers
 
@@ -117,28 +116,17 @@ def _check_params_fit(params, obs, actions):
 
 
 def ppo_loss_unchecked(params, obs, actions, logprobs_old, advantages, returns, values_old,
-                       clip_coef, ent_coef, vf_coef, clip_vloss, norm_adv, out=None, executor=None):
+                       clip_coef, ent_coef, vf_coef, clip_vloss, norm_adv, out=None):
     """:func:`ppo_loss` without argument checks, for the training loop.
 
     The loss is the sum of a policy part (``pi.*`` and ``log_std``) and a value part
     (``v.*``) that share no parameter; each is computed by its own function.
     ``out``: arrays to write each gradient into (a dict by parameter name, e.g.
     views of the optimiser's packed gradient buffer), or None.
-    ``executor``: a ``concurrent.futures`` executor to compute the value part on
-    while this thread computes the policy part (numpy lets go of the GIL in the
-    products and the larger elementwise operations, so the two overlap on two
-    cores). The parts read the same inputs and write no common array, so the
-    results are the same bit for bit.
     """
-    args = (params, obs, returns, values_old, clip_coef, vf_coef, clip_vloss, out)
-    value_part = None if executor is None else executor.submit(value_loss_unchecked, *args)
-    try:
-        pg_loss, ent, pi_grads, info = policy_loss_unchecked(params, obs, actions, logprobs_old, advantages,
-                                                             clip_coef, ent_coef, norm_adv, out)
-    finally:
-        if value_part is not None:
-            wait_uninterrupted([value_part])
-    v_loss, v_grads = value_loss_unchecked(*args) if value_part is None else value_part.result()
+    pg_loss, ent, pi_grads, info = policy_loss_unchecked(params, obs, actions, logprobs_old, advantages,
+                                                         clip_coef, ent_coef, norm_adv, out)
+    v_loss, v_grads = value_loss_unchecked(params, obs, returns, values_old, clip_coef, vf_coef, clip_vloss, out)
     loss = pg_loss - ent_coef * ent + vf_coef * v_loss
     # The gradients in a fixed order (global_grad_norm sums in this order).
     grads = {k: pi_grads[k] for k in pi_grads if k != "log_std"}

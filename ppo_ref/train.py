@@ -11,8 +11,6 @@ import signal
 import sys
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -21,7 +19,6 @@ from tqdm import tqdm
 from . import checkpoint as ckpt
 
 from ._checks import check_finite
-from ._threads import usable_cores
 from .config import validate
 from .envs import get_sim_states, make_vector_env, probe_spaces, set_sim_states
 from .gae import gae_unchecked
@@ -55,23 +52,12 @@ def update_with_permutations(cfg, params, opt, batch, lr, perms, iteration=1, sw
     (update_epochs, B); epoch e uses minibatches ``perms[e][j*mb:(j+1)*mb]``.
     Returns the diagnostics averaged over the minibatches that ran.
     """
-    sw = Stopwatch() if sw is None else sw
-    adam = PackedAdam(params, opt)
-    # With a second core, the value part of each minibatch's loss is computed on
-    # it, beside the policy part (the same numbers, see ppo_loss_unchecked).
-    with ThreadPoolExecutor(1, thread_name_prefix="ppo_ref-loss") if usable_cores() > 1 else nullcontext() as pool:
-        sums, count = _epochs(cfg, adam, batch, lr, perms, iteration, sw, pool)
-    adam.unpack(params, opt)
-    return {k: v / count for k, v in sums.items()}
-
-
-def _epochs(cfg, adam, batch, lr, perms, iteration, sw, pool):
-    """The minibatch loop of :func:`update_with_permutations`: the diagnostics'
-    sums and the number of minibatches that ran."""
     B, mb = cfg.batch_size, cfg.minibatch_size
     keys = ("pg_loss", "v_loss", "entropy", "approx_kl", "clipfrac", "grad_norm")
     sums = dict.fromkeys(keys, 0.0)
     count = 0
+    sw = Stopwatch() if sw is None else sw
+    adam = PackedAdam(params, opt)
     sw.restart()
     for epoch, perm in enumerate(perms):
         for j, start in enumerate(range(0, B, mb)):
@@ -82,7 +68,7 @@ def _epochs(cfg, adam, batch, lr, perms, iteration, sw, pool):
                 adam.params, batch["obs"][idx], batch["actions"][idx], batch["logprobs"][idx],
                 batch["advantages"][idx], batch["returns"][idx], batch["values"][idx],
                 cfg.clip_coef, cfg.ent_coef, cfg.vf_coef, cfg.clip_vloss, cfg.norm_adv,
-                out=adam.grads, executor=pool,
+                out=adam.grads,
             )
             sw.lap("update: loss forward and backward")
             check_finite("loss", loss, iteration, minibatch)
@@ -99,7 +85,8 @@ def _epochs(cfg, adam, batch, lr, perms, iteration, sw, pool):
             count += 1
         if cfg.target_kl is not None and info["approx_kl"] > cfg.target_kl:
             break
-    return sums, count
+    adam.unpack(params, opt)
+    return {k: v / count for k, v in sums.items()}
 
 
 def default_run_dir(cfg):

@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from ppo_ref import _threads
+from ppo_ref import envs as envs_module
 from ppo_ref.envs import ThreadVectorEnv, make_env, make_vector_env
 
 SAME_STEP = gym.vector.AutoresetMode.SAME_STEP
@@ -122,7 +122,7 @@ def test_waiting_for_the_env_threads_survives_ctrl_c(monkeypatch):
     """Ctrl-C while this thread waits for the others: the wait goes on until every
     thread is done with its envs, then the KeyboardInterrupt goes up."""
     done = threading.Event()
-    real_wait = _threads.wait
+    real_wait = envs_module.wait
     calls = []
 
     def interrupted_wait(futures):
@@ -131,12 +131,12 @@ def test_waiting_for_the_env_threads_survives_ctrl_c(monkeypatch):
             raise KeyboardInterrupt
         return real_wait(futures)
 
-    monkeypatch.setattr(_threads, "wait", interrupted_wait)
+    monkeypatch.setattr(envs_module, "wait", interrupted_wait)
     from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(1) as pool:
         future = pool.submit(lambda: (time.sleep(0.05), done.set()))
         with pytest.raises(KeyboardInterrupt):
-            _threads.wait_uninterrupted([future])
+            envs_module.wait_uninterrupted([future])
         assert done.is_set() and future.done()
     assert calls == [1, 1]
 
@@ -157,7 +157,7 @@ def test_thread_envs_use_at_most_one_thread_per_env_and_per_core():
 
     assert slices(5, threads=2) == [[0, 1], [2, 3, 4]]
     assert slices(2, threads=4) == [[0], [1]]
-    assert len(slices(64)) == min(64, _threads.usable_cores())
+    assert len(slices(64)) == min(64, envs_module._usable_cores())
 
 
 def test_subprocess_and_thread_envs_cannot_both_be_asked_for():

@@ -33,7 +33,7 @@ def _minibatch(rng, params, m_per_group=6):
     the clip range, well above it and well below it (built by choosing lp_old and
     v_old from the current policy and value), with advantages of both signs."""
     m = 3 * m_per_group
-    obs = rng.normal(size=(m, params["pi.W0"].shape[0]))
+    obs = rng.normal(size=(m, OBS_DIM))
     mu = policy_mean(params, obs)
     actions = mu + np.exp(params["log_std"]) * rng.normal(size=mu.shape)
     target_ratio = np.concatenate([rng.uniform(0.9, 1.1, m_per_group),
@@ -319,52 +319,3 @@ def test_gradients_written_into_given_arrays_are_the_returned_ones(rng, random_p
     for k in params:
         assert grads_out[k] is out[k], k
         np.testing.assert_array_equal(out[k], grads[k])
-
-
-@pytest.mark.parametrize("with_out", [False, True])
-def test_value_part_on_another_thread_gives_the_same_bits(rng, with_out):
-    """The training loop computes the value part on a second thread beside the
-    policy part (``executor``); loss, diagnostics and every gradient stay the same
-    bit for bit, with fresh gradient arrays or written into given ones. The real
-    layer sizes, so that numpy lets go of the GIL and the parts do overlap."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    params = init_params(rng, 376, 17)
-    batch = _minibatch(rng, params, m_per_group=22)
-    args = (CLIP, 0.013, 0.7, True, True)
-    loss, grads, info = ppo_loss_unchecked(params, *batch, *args)
-    out = {k: np.full_like(p, np.nan) for k, p in params.items()} if with_out else None
-    with ThreadPoolExecutor(1) as pool:
-        for _ in range(20):
-            loss_t, grads_t, info_t = ppo_loss_unchecked(params, *batch, *args, out=out, executor=pool)
-            assert loss_t == loss and info_t == info
-            assert list(grads_t) == list(grads)
-            for k in params:
-                np.testing.assert_array_equal(grads_t[k], grads[k], err_msg=k)
-
-
-def test_an_error_in_the_policy_part_waits_for_the_value_part(rng, monkeypatch):
-    """When the policy part raises, the loss returns only once the value part on
-    the other thread is done writing its gradients."""
-    import time
-    from concurrent.futures import ThreadPoolExecutor
-
-    from ppo_ref import losses
-
-    done = []
-
-    def slow_value_part(*args):
-        time.sleep(0.05)
-        done.append(True)
-        return 0.0, {}
-
-    def failing_policy_part(*args):
-        raise FloatingPointError("policy part broke")
-
-    monkeypatch.setattr(losses, "value_loss_unchecked", slow_value_part)
-    monkeypatch.setattr(losses, "policy_loss_unchecked", failing_policy_part)
-    params = init_params(rng, OBS_DIM, ACT_DIM)
-    with ThreadPoolExecutor(1) as pool:
-        with pytest.raises(FloatingPointError, match="policy part broke"):
-            losses.ppo_loss_unchecked(params, *_minibatch(rng, params), CLIP, 0.0, 0.5, True, True, executor=pool)
-        assert done == [True]
