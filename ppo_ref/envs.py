@@ -12,7 +12,6 @@ import os
 import signal
 import warnings
 from concurrent.futures import ThreadPoolExecutor, wait
-
 from copy import deepcopy
 
 import gymnasium as gym
@@ -192,7 +191,6 @@ class ThreadVectorEnv(gym.vector.SyncVectorEnv):
             if final is not None:
                 infos = self._add_info(infos, {"final_obs": final[0], "final_info": final[1]}, i)
             infos = self._add_info(infos, info, i)
-        self._results = [None] * len(self.envs)
         self._observations = concatenate(self.single_observation_space, self._env_obs, self._observations)
         self._autoreset_envs = np.logical_or(self._terminations, self._truncations)
         return (

@@ -14,7 +14,7 @@ rollout (agent.joint_first_layer).
 import numpy as np
 
 from ._checks import check_finite
-from .agent import joint_first_layer, policy_and_value
+from .agent import joint_first_layer, policy_and_value, value
 from .distributions import log_prob_unchecked, sample_unchecked
 from .normalization import normalize_obs, rms_update_unchecked, scale_reward_unchecked
 
@@ -72,7 +72,7 @@ def collect_rollout(cfg, envs, state, iteration, sw):
             ended = np.flatnonzero(done)
             final_obs = np.stack([info["final_obs"][i] for i in ended])  # (k, D)
             check_finite("final observation", final_obs, iteration)
-            buf["next_values"][t, ended] = policy_and_value(params, first, normalize_obs(final_obs, state.obs_rms))[1]
+            buf["next_values"][t, ended] = value(params, normalize_obs(final_obs, state.obs_rms))
             for i in ended:
                 episodes.append((state.global_step, float(state.episode_return[i]), int(state.episode_length[i])))
             state.episode_return[ended] = 0.0
@@ -90,8 +90,7 @@ def collect_rollout(cfg, envs, state, iteration, sw):
 
     # v'_t = v_{t+1} within an episode; V(next observation) after the last step.
     not_done = ~dones
-    last_value = policy_and_value(params, first, normalize_obs(state.next_obs, state.obs_rms))[1]
-    following = np.concatenate([buf["values"][1:], last_value[None]])
+    following = np.concatenate([buf["values"][1:], value(params, normalize_obs(state.next_obs, state.obs_rms))[None]])
     buf["next_values"][not_done] = following[not_done]
     sw.lap("rollout: policy and value forward")
     return buf, episodes
