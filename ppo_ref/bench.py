@@ -23,13 +23,13 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .agent import init_params
-from .checkpoint import library_versions
-from .config import Config, validate
-from .envs import make_vector_env
-from .optim import adam_init
-from .stopwatch import Stopwatch
-from .train import train, update_with_permutations
+from ppo_ref.core.agent import init_params
+from ppo_ref.run.checkpoint import library_versions
+from ppo_ref.config import Config, validate
+from ppo_ref.envs import make_vector_env
+from ppo_ref.core.optim import adam_init
+from ppo_ref.stopwatch import Stopwatch
+from ppo_ref.train import train, update_with_permutations
 
 
 def env_only_rate(cfg, steps, seed=0):

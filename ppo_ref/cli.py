@@ -12,11 +12,11 @@ import typing
 
 import numpy as np
 
-from . import __version__
-from .checkpoint import CheckpointError
-from .config import Config, ConfigError
-from .envs import EnvError
-from .golden_format import GoldenError
+from ppo_ref import __version__
+from ppo_ref.run.checkpoint import CheckpointError
+from ppo_ref.config import Config, ConfigError
+from ppo_ref.envs import EnvError
+from ppo_ref.port.format import GoldenError
 
 
 def _flag(name):
@@ -80,7 +80,7 @@ def build_parser():
 
 def _add_port_commands(sub):
     """golden, check-port and export-torch: the tools for checking and feeding ports."""
-    from .portcheck import DEFAULT_ATOL, DEFAULT_RTOL
+    from ppo_ref.port.check import DEFAULT_ATOL, DEFAULT_RTOL
 
     golden = sub.add_parser("golden", help="write the golden test vectors (one .npz per case and index.json)")
     golden.set_defaults(func=_golden)
@@ -111,8 +111,8 @@ def main(argv=None):
 
 
 def _train(args):
-    from ._checks import NonFiniteError
-    from .train import train
+    from ppo_ref.core.checks import NonFiniteError
+    from ppo_ref.train import train
 
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if hasattr(args, f.name)}
     if args.resume is not None and given:
@@ -130,7 +130,7 @@ def _train(args):
 
 
 def _eval(args):
-    from .evaluate import evaluate
+    from ppo_ref.evaluate import evaluate
 
     if args.episodes < 1:
         raise ConfigError(f"--episodes ({args.episodes}) must be a positive integer")
@@ -141,8 +141,8 @@ def _eval(args):
 
 
 def _summary(args):
-    from .evaluate import random_policy_returns
-    from .report import load_run
+    from ppo_ref.evaluate import random_policy_returns
+    from ppo_ref.run.report import load_run
 
     if args.last < 1:
         raise ConfigError(f"--last ({args.last}) must be a positive integer")
@@ -157,7 +157,7 @@ def _summary(args):
 
 
 def _golden(args):
-    from .golden import generate
+    from ppo_ref.port.golden import generate
 
     try:
         index = generate(args.out_dir)
@@ -169,7 +169,7 @@ def _golden(args):
 
 
 def _check_port(args):
-    from .portcheck import PortMismatch, check_port
+    from ppo_ref.port.check import PortMismatch, check_port
 
     try:
         n = check_port(args.vectors_dir, args.outputs, rtol=args.rtol, atol=args.atol, cases=args.case)
@@ -181,7 +181,7 @@ def _check_port(args):
 
 
 def _export_torch(args):
-    from .export import export_torch
+    from ppo_ref.port.export import export_torch
 
     try:
         arrays = export_torch(args.checkpoint, args.out)
@@ -193,7 +193,7 @@ def _export_torch(args):
 
 
 def _plot(args):
-    from .report import plot
+    from ppo_ref.run.report import plot
 
     for path in plot(args.run_dirs, args.out):
         print(path)
@@ -201,7 +201,7 @@ def _plot(args):
 
 
 def _report(args):
-    from .report import table
+    from ppo_ref.run.report import table
 
     print(table(args.run_dirs))
     return 0

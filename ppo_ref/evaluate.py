@@ -2,12 +2,12 @@
 
 import numpy as np
 
-from . import checkpoint as ckpt
-from .agent import policy_mean
-from .config import Config
-from .distributions import sample_unchecked
-from .envs import make_env, probe_spaces
-from .normalization import RunningMeanStd, normalize_obs
+from ppo_ref.run import checkpoint as ckpt
+from ppo_ref.core.agent import policy_mean
+from ppo_ref.config import Config
+from ppo_ref.core.distributions import sample_unchecked
+from ppo_ref.envs import make_env, probe_spaces
+from ppo_ref.core.normalization import RunningMeanStd, normalize_obs
 
 
 def load_policy(path):

@@ -13,10 +13,10 @@ rollout (agent.joint_first_layer).
 
 import numpy as np
 
-from ._checks import check_finite
-from .agent import joint_first_layer, policy_and_value, value
-from .distributions import log_prob_unchecked, sample_unchecked
-from .normalization import normalize_obs, rms_update_unchecked, scale_reward_unchecked
+from ppo_ref.core.checks import check_finite
+from ppo_ref.core.agent import joint_first_layer, policy_and_value, value
+from ppo_ref.core.distributions import log_prob_unchecked, sample_unchecked
+from ppo_ref.core.normalization import normalize_obs, rms_update_unchecked, scale_reward_unchecked
 
 
 def collect_rollout(cfg, envs, state, iteration, sw):

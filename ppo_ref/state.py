@@ -9,12 +9,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import checkpoint as ckpt
-from ._checks import check_finite
-from .agent import init_params
-from .config import Config
-from .normalization import RewardScaler, RunningMeanStd, reward_scaler_init, rms_init, rms_update_unchecked
-from .optim import adam_init
+from ppo_ref.run import checkpoint as ckpt
+from ppo_ref.core.checks import check_finite
+from ppo_ref.core.agent import init_params
+from ppo_ref.config import Config
+from ppo_ref.core.normalization import RewardScaler, RunningMeanStd, reward_scaler_init, rms_init, rms_update_unchecked
+from ppo_ref.core.optim import adam_init
 
 RNG_NAMES = ("init", "policy", "minibatch", "env")
 

@@ -16,19 +16,19 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from . import checkpoint as ckpt
+from ppo_ref.run import checkpoint as ckpt
 
-from ._checks import check_finite
-from .config import validate
-from .envs import get_sim_states, make_vector_env, probe_spaces, set_sim_states
-from .gae import gae_unchecked
-from .losses import explained_variance, ppo_loss_unchecked
-from .normalization import RewardScaler
-from .optim import PackedAdam, clip_scale, global_grad_norm, linear_lr
-from .rollout import collect_rollout
-from .runlog import RunLog
-from .state import init_state, state_from_arrays, state_to_arrays
-from .stopwatch import Stopwatch
+from ppo_ref.core.checks import check_finite
+from ppo_ref.config import validate
+from ppo_ref.envs import get_sim_states, make_vector_env, probe_spaces, set_sim_states
+from ppo_ref.core.gae import gae_unchecked
+from ppo_ref.core.losses import explained_variance, ppo_loss_unchecked
+from ppo_ref.core.normalization import RewardScaler
+from ppo_ref.core.optim import PackedAdam, clip_scale, global_grad_norm, linear_lr
+from ppo_ref.rollout import collect_rollout
+from ppo_ref.run.runlog import RunLog
+from ppo_ref.state import init_state, state_from_arrays, state_to_arrays
+from ppo_ref.stopwatch import Stopwatch
 
 
 def update(cfg, state, batch, lr, iteration, sw):

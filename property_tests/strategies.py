@@ -140,7 +140,7 @@ def gaussian_pairs(draw):
 # --- GAE --------------------------------------------------------------------------
 
 class GaeInputs(NamedTuple):
-    """The array arguments of ``ppo_ref.gae.gae`` in order, all (T,) or (T, N)."""
+    """The array arguments of ``ppo_ref.core.gae.gae`` in order, all (T,) or (T, N)."""
     rewards: np.ndarray
     values: np.ndarray
     next_values: np.ndarray

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ppo_ref import distributions, gae, losses, normalization
-from ppo_ref.agent import init_params
+from ppo_ref.core import distributions, gae, losses, normalization
+from ppo_ref.core.agent import init_params
 
 from .strategies import SHAPE_CORRUPTIONS, VALUE_CORRUPTIONS, corrupt, corruption
 

@@ -1,4 +1,4 @@
-"""Properties of the clipped PPO objectives, SPEC 5 (ppo_ref.losses).
+"""Properties of the clipped PPO objectives, SPEC 5 (ppo_ref.core.losses).
 
 Oracles: the paper's form of the objective, ``min(rho A, clip(rho) A)``; SPEC 5's
 case-by-case statement of the derivative, written as plain branches per sample;
@@ -8,7 +8,7 @@ central differences away from the kinks of the clip and of the max.
 import numpy as np
 from hypothesis import given
 
-from ppo_ref.losses import clipped_surrogate, value_loss_terms
+from ppo_ref.core.losses import clipped_surrogate, value_loss_terms
 from ppo_ref.testing import GRAD_RTOL, numerical_gradient, rel_error
 
 from .strategies import KINK_MARGIN, assert_close, surrogate_inputs, value_loss_inputs

@@ -1,4 +1,4 @@
-"""Properties of generalised advantage estimation, SPEC 4 (ppo_ref.gae).
+"""Properties of generalised advantage estimation, SPEC 4 (ppo_ref.core.gae).
 
 Oracles are naive loops over one env's column, written from SPEC 4's words:
 the TD error, the discounted return to the episode end, and the O(T^2) sum
@@ -16,7 +16,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ppo_ref.gae import gae
+from ppo_ref.core.gae import gae
 
 from .strategies import (GaeInputs, assert_close, bool_arrays, coefficients, discounts, float_arrays, gae_inputs,
                          gae_scale, gammas, lambdas)

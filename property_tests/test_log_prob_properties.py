@@ -1,4 +1,4 @@
-"""Properties of the diagonal Gaussian of SPEC 2 (ppo_ref.distributions).
+"""Properties of the diagonal Gaussian of SPEC 2 (ppo_ref.core.distributions).
 
 Oracles: scipy.stats.norm (closed form), Gauss-Hermite quadrature of
 E_p[log p - log q] for the KL, and central differences for the gradients.
@@ -9,7 +9,7 @@ import scipy.stats
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ppo_ref.distributions import entropy, kl, log_prob, log_prob_grads
+from ppo_ref.core.distributions import entropy, kl, log_prob, log_prob_grads
 from ppo_ref.testing import FLOAT64_RTOL, GRAD_RTOL, numerical_gradient, rel_error
 
 from .strategies import assert_close, finite_floats, float_arrays, gaussian_inputs, gaussian_pairs

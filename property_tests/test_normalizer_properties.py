@@ -1,5 +1,5 @@
 """Properties of the running statistics and of observation and reward scaling,
-SPEC 3 (ppo_ref.normalization).
+SPEC 3 (ppo_ref.core.normalization).
 
 Oracle for the running statistics: the closed form of the mean and population
 variance of everything seen, pooled with the prior (count 1e-4, mean 0, var 1)
@@ -15,7 +15,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ppo_ref.normalization import (INIT_COUNT, NORM_EPS, OBS_CLIP, REWARD_CLIP, normalize_obs,
+from ppo_ref.core.normalization import (INIT_COUNT, NORM_EPS, OBS_CLIP, REWARD_CLIP, normalize_obs,
                                    reward_scaler_init, rms_init, rms_update, scale_reward)
 
 from .strategies import OBS_BOUND, assert_close, chunked_batches, float_arrays, floats_with_grid, reward_sequences

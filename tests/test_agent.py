@@ -1,4 +1,4 @@
-"""Tests of ppo_ref.agent: the rollout's fused evaluation of both networks gives
+"""Tests of ppo_ref.core.agent: the rollout's fused evaluation of both networks gives
 exactly the numbers of the two networks evaluated one by one (mlp.py), which is
 what the update recomputes; any difference would make the ratio at the first
 epoch differ from 1 for no reason."""
@@ -6,7 +6,7 @@ epoch differ from 1 for no reason."""
 import numpy as np
 import pytest
 
-from ppo_ref.agent import init_params, joint_first_layer, policy_and_value, policy_mean, value
+from ppo_ref.core.agent import init_params, joint_first_layer, policy_and_value, policy_mean, value
 
 
 @pytest.mark.parametrize("obs_dim, act_dim", [(376, 17), (11, 3), (2, 1)])

@@ -12,8 +12,8 @@ import re
 import numpy as np
 import pytest
 
-from ppo_ref import distributions, gae, layers, losses, normalization, optim
-from ppo_ref.agent import init_params
+from ppo_ref.core import distributions, gae, layers, losses, normalization, optim
+from ppo_ref.core.agent import init_params
 
 NAN, INF = float("nan"), float("inf")
 

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from ppo_ref import checkpoint as ckpt
+from ppo_ref.run import checkpoint as ckpt
 
 
 def run_cli(*args, cwd=None):

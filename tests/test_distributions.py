@@ -1,4 +1,4 @@
-"""Tests of ppo_ref.distributions, the diagonal Gaussian of SPEC 2.
+"""Tests of ppo_ref.core.distributions, the diagonal Gaussian of SPEC 2.
 
 Oracles: scipy.stats closed forms, numerical integration (scipy.integrate.quad),
 Monte Carlo estimates from a seeded Generator with a stated statistical
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from ppo_ref.distributions import entropy, kl, log_prob, log_prob_grads, sample
+from ppo_ref.core.distributions import entropy, kl, log_prob, log_prob_grads, sample
 from ppo_ref.testing import FLOAT64_RTOL, GRAD_RTOL, numerical_gradient, rel_error
 
 A = 3

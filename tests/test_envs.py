@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from ppo_ref import envs as envs_module
+from ppo_ref.envs import threads as envs_module
 from ppo_ref.envs import ThreadVectorEnv, make_env, make_vector_env
 
 SAME_STEP = gym.vector.AutoresetMode.SAME_STEP

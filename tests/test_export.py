@@ -1,17 +1,17 @@
-"""ppo_ref.export and ``ppo-ref export-torch``: a trained checkpoint as CleanRL's
+"""ppo_ref.port.export and ``ppo-ref export-torch``: a trained checkpoint as CleanRL's
 Agent state dict, checked by running the exported arrays the way PyTorch does
 (``x @ weight.T + bias``) in numpy, with no torch installed."""
 
 import numpy as np
 import pytest
 
-from ppo_ref import checkpoint as ckpt
-from ppo_ref.agent import policy_mean, value
+from ppo_ref.run import checkpoint as ckpt
+from ppo_ref.core.agent import policy_mean, value
 from ppo_ref.cli import main
 from ppo_ref.config import Config
 from ppo_ref.evaluate import load_policy
-from ppo_ref.export import export_torch
-from ppo_ref.normalization import normalize_obs
+from ppo_ref.port.export import export_torch
+from ppo_ref.core.normalization import normalize_obs
 from ppo_ref.testing import FLOAT64_RTOL, rel_error
 from ppo_ref.train import train
 

@@ -5,10 +5,10 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from ppo_ref import checkpoint as ckpt
+from ppo_ref.run import checkpoint as ckpt
 from ppo_ref.config import Config
 from ppo_ref.envs import EnvError, check_spaces
-from ppo_ref._checks import NonFiniteError
+from ppo_ref.core.checks import NonFiniteError
 from ppo_ref.train import train
 
 

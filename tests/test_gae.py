@@ -1,4 +1,4 @@
-"""Tests of ppo_ref.gae (SPEC 4).
+"""Tests of ppo_ref.core.gae (SPEC 4).
 
 Hand-computed tables in the style of rlax / Stable-Baselines3: small T, numbers
 chosen to be exact in binary (gamma = lambda = 0.5), each expected value worked
@@ -10,7 +10,7 @@ O(T^2) sum of discounted TD errors.
 import numpy as np
 import pytest
 
-from ppo_ref.gae import gae
+from ppo_ref.core.gae import gae
 from ppo_ref.testing import FLOAT64_RTOL
 
 GAMMA = LAM = 0.5  # gamma * lambda = 0.25; every number below is exact in binary

@@ -18,9 +18,9 @@ import sys
 import numpy as np
 import pytest
 
-from ppo_ref import golden
-from ppo_ref.golden_cases import CASES as GOLDEN_CASES
-from ppo_ref.golden_format import FORMAT_VERSION, INDEX_NAME, load_case, read_index
+from ppo_ref.port import golden
+from ppo_ref.port.cases import CASES as GOLDEN_CASES
+from ppo_ref.port.format import FORMAT_VERSION, INDEX_NAME, load_case, read_index
 from ppo_ref.testing import FLOAT64_RTOL, rel_error
 
 GOLDEN_DIR = os.path.join(os.path.dirname(__file__), "golden")

@@ -1,4 +1,4 @@
-"""Tests of ppo_ref.layers: linear and tanh forward/backward pairs, orthogonal init.
+"""Tests of ppo_ref.core.layers: linear and tanh forward/backward pairs, orthogonal init.
 
 Backward passes are checked against central finite differences in float64 with a
 random upstream gradient ``dout`` (loss = (out * dout).sum()), so that a wrong
@@ -8,7 +8,7 @@ transpose or a missing sum cannot hide behind an all-ones upstream.
 import numpy as np
 import pytest
 
-from ppo_ref.layers import linear_backward, linear_forward, orthogonal, tanh_backward, tanh_forward
+from ppo_ref.core.layers import linear_backward, linear_forward, orthogonal, tanh_backward, tanh_forward
 from ppo_ref.testing import FLOAT64_RTOL, GRAD_RTOL, numerical_gradient, rel_error
 
 

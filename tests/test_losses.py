@@ -1,4 +1,4 @@
-"""Tests of ppo_ref.losses, the PPO loss of SPEC 5 and its gradient.
+"""Tests of ppo_ref.core.losses, the PPO loss of SPEC 5 and its gradient.
 
 - Finite-difference checks of the whole loss with respect to every parameter
   array, at points kept well away from the kinks of clip and max (asserted in
@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from ppo_ref.agent import init_params, policy_mean, value
-from ppo_ref.distributions import log_prob
-from ppo_ref.losses import (clipped_surrogate, explained_variance, max_tie_weight, normalize_advantages, ppo_loss,
+from ppo_ref.core.agent import init_params, policy_mean, value
+from ppo_ref.core.distributions import log_prob
+from ppo_ref.core.losses import (clipped_surrogate, explained_variance, max_tie_weight, normalize_advantages, ppo_loss,
                             ppo_loss_unchecked, value_loss_terms)
 from ppo_ref.testing import FLOAT64_RTOL, GRAD_RTOL, numerical_gradient, rel_error
 

@@ -1,11 +1,11 @@
-"""Tests of ppo_ref.mlp and ppo_ref.agent: the tanh MLP of SPEC 1, its backward
+"""Tests of ppo_ref.core.mlp and ppo_ref.core.agent: the tanh MLP of SPEC 1, its backward
 pass, and the orthogonal initialisation of the agent's parameters."""
 
 import numpy as np
 import pytest
 
-from ppo_ref.agent import init_params, param_names, policy_mean, value
-from ppo_ref.mlp import HIDDEN, mlp_backward, mlp_forward
+from ppo_ref.core.agent import init_params, param_names, policy_mean, value
+from ppo_ref.core.mlp import HIDDEN, mlp_backward, mlp_forward
 from ppo_ref.testing import FLOAT64_RTOL, GRAD_RTOL, numerical_gradient, rel_error
 
 OBS_DIM, ACT_DIM = 5, 3

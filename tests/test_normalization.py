@@ -1,4 +1,4 @@
-"""Tests of ppo_ref.normalization (SPEC 3): running mean/variance, observation
+"""Tests of ppo_ref.core.normalization (SPEC 3): running mean/variance, observation
 normalisation and reward scaling.
 
 Oracle for the running statistics: the exact mean and population variance of
@@ -12,7 +12,7 @@ a tiny batch:
 
 import numpy as np
 
-from ppo_ref.normalization import (normalize_obs, reward_scaler_init, rms_init, rms_update, RunningMeanStd,
+from ppo_ref.core.normalization import (normalize_obs, reward_scaler_init, rms_init, rms_update, RunningMeanStd,
                                    scale_reward)
 from ppo_ref.testing import FLOAT64_RTOL
 

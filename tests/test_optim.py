@@ -1,4 +1,4 @@
-"""Tests of ppo_ref.optim (SPEC 6): Adam with torch semantics, global gradient-norm
+"""Tests of ppo_ref.core.optim (SPEC 6): Adam with torch semantics, global gradient-norm
 clipping, the linear learning-rate schedule.
 
 The reference Adam below is written from the paper's bias-corrected form
@@ -10,7 +10,7 @@ where eps is added visible.
 import numpy as np
 import pytest
 
-from ppo_ref.optim import adam_init, adam_step, clip_grad_norm, global_grad_norm, linear_lr
+from ppo_ref.core.optim import adam_init, adam_step, clip_grad_norm, global_grad_norm, linear_lr
 
 # SPEC 6 constants, restated on purpose: the tests pin the defaults to the spec.
 B1, B2, EPS = 0.9, 0.999, 1e-5
@@ -128,7 +128,7 @@ def test_packed_adam_equals_adam_step_bit_for_bit(rng):
     """PackedAdam (the training loop's Adam over one buffer, with scratch arrays
     and gradients written into its own buffer) against adam_step per named array:
     the same numbers, bit for bit, over several steps with clipping scales."""
-    from ppo_ref.optim import PackedAdam
+    from ppo_ref.core.optim import PackedAdam
 
     shapes = {"w": (7, 5), "b": (5,), "log_std": (2,)}
     params = {k: rng.normal(size=s) for k, s in shapes.items()}

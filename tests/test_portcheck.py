@@ -1,4 +1,4 @@
-"""ppo_ref.portcheck and ``ppo-ref check-port``: the golden outputs pass, and a
+"""ppo_ref.port.check and ``ppo-ref check-port``: the golden outputs pass, and a
 wrong, missing or misshapen tensor is reported by name, at its first bad element."""
 
 import os
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from ppo_ref.cli import main
-from ppo_ref.golden_format import GoldenError, load_case, read_index
-from ppo_ref.portcheck import DEFAULT_RTOL, PortMismatch, check_port
+from ppo_ref.port.format import GoldenError, load_case, read_index
+from ppo_ref.port.check import DEFAULT_RTOL, PortMismatch, check_port
 
 GOLDEN_DIR = os.path.join(os.path.dirname(__file__), "golden")
 

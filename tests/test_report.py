@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from ppo_ref.report import table, trailing_mean_curve
+from ppo_ref.run.report import table, trailing_mean_curve
 
 
 def test_trailing_mean_curve_by_hand():
@@ -46,7 +46,7 @@ def test_table_groups_seeds_and_truncation_settings(tmp_path):
 
 def test_plot_writes_one_png_per_setting(tmp_path):
     pytest.importorskip("matplotlib")
-    from ppo_ref.report import plot
+    from ppo_ref.run.report import plot
 
     runs = [make_run(tmp_path / "a", "Hopper-v4", True, list(range(50))),
             make_run(tmp_path / "b", "Hopper-v4", False, list(range(50)))]

@@ -5,10 +5,10 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from ppo_ref.agent import value
+from ppo_ref.core.agent import value
 from ppo_ref.config import Config
 from ppo_ref.envs import make_vector_env
-from ppo_ref.normalization import normalize_obs, rms_init, rms_update
+from ppo_ref.core.normalization import normalize_obs, rms_init, rms_update
 from ppo_ref.rollout import collect_rollout
 from ppo_ref.state import init_state
 from ppo_ref.stopwatch import Stopwatch
@@ -113,7 +113,7 @@ def test_rewards_are_scaled_as_if_step_by_step(counter_env):
     """The rollout scales rewards after its last step; the result must be that of
     scaling them one step at a time (SPEC 3): G_t = r_t + gamma G_{t-1}, the running
     variance of G updated every step, G reset when an episode ends."""
-    from ppo_ref.normalization import reward_scaler_init, scale_reward
+    from ppo_ref.core.normalization import reward_scaler_init, scale_reward
 
     env_id = counter_env("ppo_ref_tests/Counter-reward-v0", terminate_at=3, max_episode_steps=100)
     state, buf, _ = rollout(env_id, 8)

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from ppo_ref import checkpoint as ckpt
+from ppo_ref.run import checkpoint as ckpt
 
 KILLS = int(os.environ.get("PPO_REF_SOAK_KILLS", "3"))
 FLAGS = ["--total-timesteps", "6144", "--num-steps", "128", "--num-minibatches", "4", "--update-epochs", "4",

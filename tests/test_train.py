@@ -11,7 +11,7 @@ import signal
 import numpy as np
 import pytest
 
-from ppo_ref import checkpoint as ckpt
+from ppo_ref.run import checkpoint as ckpt
 from ppo_ref.config import Config
 from ppo_ref.train import train
 

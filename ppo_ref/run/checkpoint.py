@@ -17,7 +17,7 @@ import zipfile
 
 import numpy as np
 
-from . import __version__
+from ppo_ref import __version__
 
 FORMAT = "ppo_ref-checkpoint"
 FORMAT_VERSION = 1

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks import as_float_array, as_bool_array, real_in_range
+from ppo_ref.core.checks import as_float_array, as_bool_array, real_in_range
 
 INIT_COUNT = 1e-4
 NORM_EPS = 1e-8

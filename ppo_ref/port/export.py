@@ -26,10 +26,10 @@ Keys are in the order of ``Agent().state_dict()``; arrays are float64. In PyTorc
 
 import numpy as np
 
-from . import checkpoint as ckpt
-from .evaluate import load_policy
-from .mlp import layer_names, num_layers
-from .normalization import NORM_EPS, OBS_CLIP
+from ppo_ref.run import checkpoint as ckpt
+from ppo_ref.evaluate import load_policy
+from ppo_ref.core.mlp import layer_names, num_layers
+from ppo_ref.core.normalization import NORM_EPS, OBS_CLIP
 
 TORCH_MODULES = (("critic", "v"), ("actor_mean", "pi"))  # state_dict order: critic, then actor_mean
 CLEANRL_LINEAR_LAYERS = 3

@@ -1,5 +1,5 @@
 """The golden cases: for each, how its inputs are drawn and which call of ppo_ref
-computes its outputs, with the meaning of every array (see :mod:`ppo_ref.golden`).
+computes its outputs, with the meaning of every array (see :mod:`ppo_ref.port.golden`).
 
     gaussian          log-prob, entropy and their gradients (SPEC 2)
     gae_bootstrap     GAE of a (T, N) rollout with terminations and truncations (SPEC 4)
@@ -17,13 +17,13 @@ from typing import Callable
 
 import numpy as np
 
-from .agent import init_params, param_names, policy_mean, value
-from .config import Config, validate
-from .distributions import entropy, log_prob, log_prob_grads
-from .gae import gae
-from .losses import ppo_loss
-from .optim import adam_step, clip_grad_norm
-from .train import update_with_permutations
+from ppo_ref.core.agent import init_params, param_names, policy_mean, value
+from ppo_ref.config import Config, validate
+from ppo_ref.core.distributions import entropy, log_prob, log_prob_grads
+from ppo_ref.core.gae import gae
+from ppo_ref.core.losses import ppo_loss
+from ppo_ref.core.optim import adam_step, clip_grad_norm
+from ppo_ref.train import update_with_permutations
 
 OBS_DIM, ACT_DIM = 5, 3
 LOSS_CONFIG = {"clip_coef": 0.2, "ent_coef": 0.01, "vf_coef": 0.5, "clip_vloss": True, "norm_adv": True}
@@ -112,7 +112,7 @@ def _batch(rng, params, n, size):
 
 
 def _loss_options():
-    """The options of :func:`ppo_ref.losses.ppo_loss` as 0-d arrays (bool or float64)."""
+    """The options of :func:`ppo_ref.core.losses.ppo_loss` as 0-d arrays (bool or float64)."""
     return [(k, np.array(v) if isinstance(v, bool) else _f(v), "loss option (SPEC 5)") for k, v in LOSS_CONFIG.items()]
 
 

@@ -7,7 +7,7 @@ anywhere: log_std is a free parameter, so sigma is never 0.
 
 import numpy as np
 
-from ._checks import as_float_array
+from ppo_ref.core.checks import as_float_array
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 

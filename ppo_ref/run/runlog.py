@@ -15,7 +15,7 @@ import glob
 import json
 import os
 
-from .checkpoint import CHECKPOINT_NAME
+from ppo_ref.run.checkpoint import CHECKPOINT_NAME
 
 METRICS_FIELDS = (
     "iteration", "global_step", "wall_time", "steps_per_second", "episodic_return", "episodic_length",

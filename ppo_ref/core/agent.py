@@ -12,7 +12,7 @@ used for initialisation, flattening, checkpoints and golden vectors.
 
 import numpy as np
 
-from .mlp import HIDDEN, mlp_forward, mlp_init
+from ppo_ref.core.mlp import HIDDEN, mlp_forward, mlp_init
 
 HIDDEN_GAIN = float(np.sqrt(2.0))
 POLICY_OUTPUT_GAIN = 0.01

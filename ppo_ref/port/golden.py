@@ -1,10 +1,10 @@
 """Golden test vectors: inputs and outputs of ppo_ref's numerical pieces, written to
 disk so that a port in another language can be checked against them one named
-tensor at a time (``ppo-ref check-port``, see :mod:`ppo_ref.portcheck`).
+tensor at a time (``ppo-ref check-port``, see :mod:`ppo_ref.port.check`).
 
 ``make golden`` (``ppo-ref golden tests/golden``) writes one ``.npz`` per case of
-:mod:`ppo_ref.golden_cases` and an ``index.json`` documenting every array and the
-conventions below; the file format is in :mod:`ppo_ref.golden_format`. Inputs are
+:mod:`ppo_ref.port.cases` and an ``index.json`` documenting every array and the
+conventions below; the file format is in :mod:`ppo_ref.port.format`. Inputs are
 drawn from numpy Generators with a fixed seed per case and stored with the
 outputs, so a port never needs numpy's random streams.
 """
@@ -13,10 +13,10 @@ import os
 
 import numpy as np
 
-from . import __version__
-from .golden_cases import ACT_DIM, CASES, OBS_DIM
-from .golden_format import FORMAT, FORMAT_VERSION, INDEX_NAME, dtype_name, index_bytes, npz_bytes, sha256
-from .optim import ADAM_BETA1, ADAM_BETA2, ADAM_EPS, GRAD_NORM_EPS
+from ppo_ref import __version__
+from ppo_ref.port.cases import ACT_DIM, CASES, OBS_DIM
+from ppo_ref.port.format import FORMAT, FORMAT_VERSION, INDEX_NAME, dtype_name, index_bytes, npz_bytes, sha256
+from ppo_ref.core.optim import ADAM_BETA1, ADAM_BETA2, ADAM_EPS, GRAD_NORM_EPS
 
 CONVENTIONS = {
     "arrays": "Little-endian float64 unless listed as int64 or bool; scalars are 0-d arrays.",

@@ -8,7 +8,7 @@ bias-corrected update written as ``torch.optim.Adam`` computes it: eps is added 
 
 import numpy as np
 
-from ._checks import as_float_array, int_in_range, real_in_range
+from ppo_ref.core.checks import as_float_array, int_in_range, real_in_range
 
 ADAM_BETA1 = 0.9
 ADAM_BETA2 = 0.999

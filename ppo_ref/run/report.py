@@ -12,8 +12,8 @@ from collections import defaultdict
 
 import numpy as np
 
-from .checkpoint import CheckpointError
-from .runlog import read_csv
+from ppo_ref.run.checkpoint import CheckpointError
+from ppo_ref.run.runlog import read_csv
 
 LAST_EPISODES = 100
 EVAL_LINE = re.compile(r"episodes \(deterministic\): return (-?[0-9.]+) \+- ")  # as ppo-ref eval prints it

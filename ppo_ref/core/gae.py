@@ -15,7 +15,7 @@ of the rollout belongs to a new episode.
 
 import numpy as np
 
-from ._checks import as_bool_array, as_float_array, real_in_range, same_shape
+from ppo_ref.core.checks import as_bool_array, as_float_array, real_in_range, same_shape
 
 
 def gae(rewards, values, next_values, terminated, truncated, gamma, lam, bootstrap_truncation=True):

@@ -6,7 +6,7 @@ Parameters live in a flat dict of named arrays: an MLP with prefix ``p`` has
 
 import numpy as np
 
-from .layers import linear_backward, linear_forward_unchecked, orthogonal, tanh_backward, tanh_forward
+from ppo_ref.core.layers import linear_backward, linear_forward_unchecked, orthogonal, tanh_backward, tanh_forward
 
 HIDDEN = (64, 64)
 

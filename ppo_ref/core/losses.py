@@ -10,9 +10,9 @@ logprobs_old (M,), advantages (M,), returns (M,), values_old (M,).
 
 import numpy as np
 
-from ._checks import as_float_array, real_in_range, same_shape
-from .distributions import entropy_unchecked, log_prob_grads, log_prob_unchecked
-from .mlp import layer_names, mlp_backward, mlp_forward, num_layers
+from ppo_ref.core.checks import as_float_array, real_in_range, same_shape
+from ppo_ref.core.distributions import entropy_unchecked, log_prob_grads, log_prob_unchecked
+from ppo_ref.core.mlp import layer_names, mlp_backward, mlp_forward, num_layers
 
 ADV_EPS = 1e-8
 

@@ -18,7 +18,7 @@ import zipfile
 
 import numpy as np
 
-from .golden_format import GoldenError, load_case, read_index
+from ppo_ref.port.format import GoldenError, load_case, read_index
 
 DEFAULT_RTOL = 1e-9
 DEFAULT_ATOL = 1e-15
@@ -41,7 +41,7 @@ def check_port(vectors_dir, outputs_npz, rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL, c
     port's; return the number of tensors checked.
 
     Raises :class:`PortMismatch` at the first mismatch in index order, and
-    :class:`~ppo_ref.golden_format.GoldenError` when the vectors or the outputs
+    :class:`~ppo_ref.port.format.GoldenError` when the vectors or the outputs
     file cannot be read.
     """
     index = read_index(vectors_dir)

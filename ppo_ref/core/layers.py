@@ -11,7 +11,7 @@ layer keeps hidden state.
 
 import numpy as np
 
-from ._checks import as_float_array
+from ppo_ref.core.checks import as_float_array
 
 
 def linear_forward(x, W, b):
