@@ -29,7 +29,8 @@ from ppo_ref.config import Config, validate
 from ppo_ref.envs import make_vector_env
 from ppo_ref.core.optim import adam_init
 from ppo_ref.stopwatch import Stopwatch
-from ppo_ref.train import train, update_with_permutations
+from ppo_ref.train import train
+from ppo_ref.update import update_with_permutations
 
 
 def env_only_rate(cfg, steps, seed=0):

@@ -111,7 +111,7 @@ def main(argv=None):
 
 
 def _train(args):
-    from ppo_ref.core.checks import NonFiniteError
+    from ppo_ref.finite import NonFiniteError
     from ppo_ref.train import train
 
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if hasattr(args, f.name)}

@@ -27,6 +27,8 @@ class Config:
     thread_envs: bool = _f(False, "step the environments on threads of this process, up to one per core "
                                   "(MuJoCo releases the GIL while it simulates); the same numbers as the "
                                   "default sequential stepping, bit for bit")
+    reference_core: bool = _f(False, "train on the reference core alone (ppo_ref/core), without the fast "
+                                     "engine: the same numbers bit for bit, several times slower")
     num_steps: int = _f(2048, "steps per environment per rollout (T)")
     learning_rate: float = _f(3e-4, "Adam learning rate (at the first iteration, when annealed)")
     anneal_lr: bool = _f(True, "anneal the learning rate linearly: lr_k = (1 - (k - 1) / K) * lr, so the "
@@ -86,7 +88,7 @@ def validate(cfg):
     if not _is_int(cfg.seed) or not 0 <= cfg.seed < 2**63:
         fail("seed", "must be an integer in [0, 2**63)")
     for name in ("anneal_lr", "norm_adv", "clip_vloss", "bootstrap_truncation", "async_envs",
-                 "thread_envs"):
+                 "thread_envs", "reference_core"):
         if not isinstance(getattr(cfg, name), bool):
             fail(name, "must be true or false")
     if cfg.async_envs and cfg.thread_envs:

@@ -4,31 +4,21 @@ import numpy as np
 
 from ppo_ref.run import checkpoint as ckpt
 from ppo_ref.core.agent import policy_mean
-from ppo_ref.config import Config
-from ppo_ref.core.distributions import sample_unchecked
+from ppo_ref.core.distributions import sample
 from ppo_ref.envs import make_env, probe_spaces
-from ppo_ref.core.normalization import RunningMeanStd, normalize_obs
-
-
-def load_policy(path):
-    """(config, params, frozen obs statistics) from a checkpoint or run directory."""
-    arrays = ckpt.load(path)
-    cfg = Config(**ckpt.from_json_array(arrays["config"]))
-    params = ckpt.subdict(arrays, "params")
-    obs_rms = RunningMeanStd(arrays["obs_rms/mean"], arrays["obs_rms/var"], float(arrays["obs_rms/count"]))
-    return cfg, params, obs_rms
+from ppo_ref.core.normalization import normalize_obs
 
 
 def evaluate(path, episodes, deterministic=False, seed=0):
     """Undiscounted, unscaled return of ``episodes`` episodes; returns an array."""
-    cfg, params, obs_rms = load_policy(path)
+    cfg, params, obs_rms = ckpt.load_policy(path)
     obs_space, act_space = probe_spaces(cfg.env_id)
     ckpt.check_fits_env(params, cfg.env_id, obs_space, act_space)
     rng = np.random.default_rng(seed)
 
     def act(obs):
         mu = policy_mean(params, normalize_obs(obs[None], obs_rms))[0]
-        action = mu if deterministic else sample_unchecked(rng, mu, params["log_std"])
+        action = mu if deterministic else sample(rng, mu, params["log_std"])
         return np.clip(action, act_space.low, act_space.high)
 
     return run_episodes(cfg.env_id, episodes, seed, act)

@@ -5,28 +5,21 @@ and record its log-prob and the value, step the env with the action clipped to t
 bounds (the buffer keeps the unclipped one), merge the new observations into the
 running statistics, and record finished episodes. The rewards are scaled after the
 last step, in the same order: nothing in a step depends on a scaled reward.
-
-The loop is the hot path of a run with one env (2048 times an iteration, between
-simulator steps), so it puts the two networks' first layers side by side once per
-rollout (agent.joint_first_layer).
 """
 
 import numpy as np
 
-from ppo_ref.core.checks import check_finite
-from ppo_ref.core.agent import joint_first_layer, policy_and_value, value
-from ppo_ref.core.distributions import log_prob_unchecked, sample_unchecked
-from ppo_ref.core.normalization import normalize_obs, rms_update_unchecked, scale_reward_unchecked
+from ppo_ref.finite import check_finite
 
 
-def collect_rollout(cfg, envs, state, iteration, sw):
-    """Run the policy for ``num_steps`` steps in every env.
+def collect_rollout(cfg, envs, state, engine):
+    """Run the policy for ``num_steps`` steps in every env, with the functions of
+    ``engine`` (ppo_ref.engines).
 
     Returns the rollout arrays (each (T, N, ...)) and the episodes that finished,
     as (global_step, return, length) tuples. ``values[t] = V(s_t)`` and
     ``next_values[t] = V(s_{t+1})`` with s_{t+1} the true next state: the final
     observation when the episode ended at t, else the next row's observation.
-    ``sw`` (a Stopwatch) is charged with each part of a step.
     """
     T, N = cfg.num_steps, cfg.num_envs
     params = state.params
@@ -44,53 +37,44 @@ def collect_rollout(cfg, envs, state, iteration, sw):
         "truncated": np.empty((T, N), dtype=bool),
     }
     episodes = []
-    first = joint_first_layer(params)
-    sw.restart()
+    act = engine.policy(params)
     for t in range(T):
-        obs = normalize_obs(state.next_obs, state.obs_rms, out=buf["obs"][t])  # (N, D)
-        sw.lap("rollout: normalisation")
-        mu, buf["values"][t] = policy_and_value(params, first, obs)  # (N, A), (N,)
-        action = sample_unchecked(state.rngs["policy"], mu, params["log_std"])  # (N, A), unclipped
+        obs = engine.normalize_obs(state.next_obs, state.obs_rms, out=buf["obs"][t])  # (N, D)
+        action, buf["logprobs"][t], buf["values"][t] = act(obs, state.rngs["policy"])  # (N, A) unclipped, (N,), (N,)
         buf["actions"][t] = action
-        buf["logprobs"][t] = log_prob_unchecked(action, mu, params["log_std"])
-        sw.lap("rollout: policy and value forward")
 
         raw_obs, buf["rewards"][t], buf["terminated"][t], buf["truncated"][t], info = envs.step(
             np.clip(action, low, high))
-        sw.lap("rollout: env step")
-        check_finite("observation", raw_obs, iteration)
+        check_finite("observation", raw_obs)
         state.global_step += N
         # The statistics see every observation the agent will act on (a reset
         # observation for the envs that just finished), then normalise it.
-        state.obs_rms = rms_update_unchecked(state.obs_rms, raw_obs)
+        state.obs_rms = engine.rms_update(state.obs_rms, raw_obs)
         state.next_obs = raw_obs
-        sw.lap("rollout: normalisation")
         done = buf["terminated"][t] | buf["truncated"][t]
         state.episode_return += buf["rewards"][t]
         state.episode_length += 1
         if done.any():
             ended = np.flatnonzero(done)
             final_obs = np.stack([info["final_obs"][i] for i in ended])  # (k, D)
-            check_finite("final observation", final_obs, iteration)
-            buf["next_values"][t, ended] = value(params, normalize_obs(final_obs, state.obs_rms))
+            check_finite("final observation", final_obs)
+            buf["next_values"][t, ended] = engine.value(params, engine.normalize_obs(final_obs, state.obs_rms))
             for i in ended:
                 episodes.append((state.global_step, float(state.episode_return[i]), int(state.episode_length[i])))
             state.episode_return[ended] = 0.0
             state.episode_length[ended] = 0
-        sw.lap("rollout: bookkeeping")
 
     # Reward scaling (SPEC 3) step by step as if inside the loop above: the
     # scaled rewards play no part in choosing actions, so it can wait until here.
-    check_finite("reward", buf["rewards"], iteration)
+    check_finite("reward", buf["rewards"])
     dones = buf["terminated"] | buf["truncated"]
     for t in range(T):
-        buf["rewards"][t], state.reward_scaler = scale_reward_unchecked(
+        buf["rewards"][t], state.reward_scaler = engine.scale_reward(
             state.reward_scaler, buf["rewards"][t], dones[t], cfg.gamma)
-    sw.lap("rollout: reward scaling")
 
     # v'_t = v_{t+1} within an episode; V(next observation) after the last step.
     not_done = ~dones
-    following = np.concatenate([buf["values"][1:], value(params, normalize_obs(state.next_obs, state.obs_rms))[None]])
+    last = engine.value(params, engine.normalize_obs(state.next_obs, state.obs_rms))
+    following = np.concatenate([buf["values"][1:], last[None]])
     buf["next_values"][not_done] = following[not_done]
-    sw.lap("rollout: policy and value forward")
     return buf, episodes

@@ -7,16 +7,17 @@
     log_std (A,)
 
 Weights are (in, out): ``y = x @ W + b``. The order above is the canonical order
-used for initialisation, flattening, checkpoints and golden vectors.
+used for initialisation, checkpoints and golden vectors (:func:`param_names`).
 """
 
 import numpy as np
 
-from ppo_ref.core.mlp import HIDDEN, mlp_forward, mlp_init
+from .mlp import HIDDEN, layer_names, mlp_forward, mlp_init, num_layers
 
 HIDDEN_GAIN = float(np.sqrt(2.0))
 POLICY_OUTPUT_GAIN = 0.01
 VALUE_OUTPUT_GAIN = 1.0
+NETWORKS = ("pi", "v")
 
 
 def init_params(rng, obs_dim, act_dim, hidden=HIDDEN):
@@ -30,8 +31,19 @@ def init_params(rng, obs_dim, act_dim, hidden=HIDDEN):
 
 
 def param_names(params):
-    """Canonical order of the parameter names (pi, then v, then log_std)."""
-    return [k for k in params if k.startswith("pi.")] + [k for k in params if k.startswith("v.")] + ["log_std"]
+    """The canonical order: pi.W0, pi.b0, ... pi.b2, v.W0, ... v.b2, log_std."""
+    return [name for net in NETWORKS for i in range(num_layers(params, net)) for name in layer_names(net, i)] + [
+        "log_std"]
+
+
+def grad_norm_order(params):
+    """The order in which the global gradient norm sums the squared gradients (SPEC 6):
+    the order backpropagation produces them, each network from its output layer
+    back (pi.W2, pi.b2, pi.W1, ..., pi.b0, then v.W2, ..., v.b0), then log_std.
+    A float sum depends on its order in the last bit; ports that sum in this
+    order reproduce ppo_ref's clipping bit for bit."""
+    return [name for net in NETWORKS for i in reversed(range(num_layers(params, net)))
+            for name in layer_names(net, i)] + ["log_std"]
 
 
 def policy_mean(params, obs):
@@ -42,26 +54,3 @@ def policy_mean(params, obs):
 def value(params, obs):
     """``V(s)``: (M, D) -> (M,)."""
     return mlp_forward(params, "v", obs)[0][:, 0]
-
-
-def joint_first_layer(params):
-    """Both networks' first layers side by side, built once per rollout (the
-    parameters do not change during one): ``W = [pi.W0 | v.W0]`` (D, 128) and
-    ``b = [pi.b0 | v.b0]`` (128,). The two read the same observation, and each
-    output column of ``obs @ W`` is the same dot product as in its own network's
-    (D, 64) product, so :func:`policy_and_value` returns the same numbers as
-    :func:`policy_mean` and :func:`value` with one product instead of two (a test
-    checks it bit for bit)."""
-    return (np.concatenate([params["pi.W0"], params["v.W0"]], axis=1),
-            np.concatenate([params["pi.b0"], params["v.b0"]]))
-
-
-def policy_and_value(params, first, obs):
-    """``(mu(s), V(s))`` for obs (M, D): (M, A) and (M,), with ``first`` from
-    :func:`joint_first_layer`; the rest of each network is mlp.py's from layer 1."""
-    W0, b0 = first
-    width = params["pi.W0"].shape[1]
-    h = np.tanh(obs @ W0 + b0)  # (M, 128): both networks' first hidden layers
-    mu = mlp_forward(params, "pi", h[:, :width], start=1)[0]
-    v = mlp_forward(params, "v", h[:, width:], start=1)[0]
-    return mu, v[:, 0]

@@ -7,29 +7,20 @@ anywhere: log_std is a free parameter, so sigma is never 0.
 
 import numpy as np
 
-from ppo_ref.core.checks import as_float_array
+from .checks import as_float_array, dims_match, same_shape
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 
 
-def _check_mu_log_std(mu, log_std, mu_name="mu", log_std_name="log_std"):
-    mu = as_float_array(mu_name, mu, min_ndim=1)
-    log_std = as_float_array(log_std_name, log_std, ndim=1)
-    if mu.shape[-1] != log_std.shape[0]:
-        raise ValueError(
-            f"{mu_name} has {mu.shape[-1]} action dims (shape {mu.shape}) but {log_std_name} has {log_std.shape[0]}"
-        )
+def _mu_log_std(mu, log_std, mu_name="mu", log_std_name="log_std"):
+    mu, log_std = as_float_array(mu_name, mu, min_ndim=1), as_float_array(log_std_name, log_std, ndim=1)
+    dims_match(mu_name, mu, -1, log_std_name, log_std, 0)
     return mu, log_std
 
 
 def sample(rng, mu, log_std):
     """``a = mu + sigma * eps`` with ``eps ~ N(0, I)`` drawn from ``rng``; (..., A)."""
-    mu, log_std = _check_mu_log_std(mu, log_std)
-    return sample_unchecked(rng, mu, log_std)
-
-
-def sample_unchecked(rng, mu, log_std):
-    """:func:`sample` without argument checks, for the rollout's hot path."""
+    mu, log_std = _mu_log_std(mu, log_std)
     return mu + np.exp(log_std) * rng.standard_normal(mu.shape)
 
 
@@ -40,15 +31,9 @@ def log_prob(a, mu, log_std):
 
     a, mu: (..., A); log_std: (A,) -> (...,).
     """
-    mu, log_std = _check_mu_log_std(mu, log_std)
+    mu, log_std = _mu_log_std(mu, log_std)
     a = as_float_array("a", a)
-    if a.shape != mu.shape:
-        raise ValueError(f"a must have the shape of mu {mu.shape}, got {a.shape}")
-    return log_prob_unchecked(a, mu, log_std)
-
-
-def log_prob_unchecked(a, mu, log_std):
-    """:func:`log_prob` without argument checks, for the training loop's hot path."""
+    same_shape("a", a, "mu", mu)
     var = np.exp(2.0 * log_std)
     return np.sum(-((a - mu) ** 2) / (2.0 * var) - log_std - 0.5 * LOG_2PI, axis=-1)
 
@@ -73,11 +58,6 @@ def entropy(log_std):
     entropy = sum_i [ log_std_i + 0.5 (1 + log(2 pi)) ];  d entropy / d log_std_i = 1.
     """
     log_std = as_float_array("log_std", log_std, ndim=1)
-    return entropy_unchecked(log_std)
-
-
-def entropy_unchecked(log_std):
-    """:func:`entropy` without argument checks, for the loss's hot path."""
     return float(np.sum(log_std + 0.5 * (1.0 + LOG_2PI)))
 
 
@@ -88,10 +68,8 @@ def kl(mu_p, log_std_p, mu_q, log_std_q):
 
     mu_p, mu_q: (..., A); log_std_p, log_std_q: (A,) -> (...,).
     """
-    mu_p, log_std_p = _check_mu_log_std(mu_p, log_std_p, "mu_p", "log_std_p")
-    mu_q, log_std_q = _check_mu_log_std(mu_q, log_std_q, "mu_q", "log_std_q")
-    if mu_p.shape != mu_q.shape:
-        raise ValueError(f"mu_p and mu_q must have the same shape, got {mu_p.shape} and {mu_q.shape}")
-    var_p = np.exp(2.0 * log_std_p)
-    var_q = np.exp(2.0 * log_std_q)
+    mu_p, log_std_p = _mu_log_std(mu_p, log_std_p, "mu_p", "log_std_p")
+    mu_q, log_std_q = _mu_log_std(mu_q, log_std_q, "mu_q", "log_std_q")
+    same_shape("mu_p", mu_p, "mu_q", mu_q)
+    var_p, var_q = np.exp(2.0 * log_std_p), np.exp(2.0 * log_std_q)
     return np.sum(log_std_q - log_std_p + (var_p + (mu_p - mu_q) ** 2) / (2.0 * var_q) - 0.5, axis=-1)

@@ -15,14 +15,14 @@ of the rollout belongs to a new episode.
 
 import numpy as np
 
-from ppo_ref.core.checks import as_bool_array, as_float_array, real_in_range, same_shape
+from .checks import as_bool_array, as_float_array, real_in_range, same_shape
 
 
-def gae(rewards, values, next_values, terminated, truncated, gamma, lam, bootstrap_truncation=True):
+def gae(rewards, values, next_values, terminated, truncated, gamma, gae_lambda, bootstrap_truncation=True):
     """Advantages and returns.
 
     delta_t = r_t + gamma * (1 - terminated_t) * v'_t - v_t
-    A_t     = delta_t + gamma * lam * (1 - done_t) * A_{t+1},   done_t = terminated_t or truncated_t
+    A_t     = delta_t + gamma * lambda * (1 - done_t) * A_{t+1},   done_t = terminated_t or truncated_t
     A_{T-1} = delta_{T-1}   (the rollout's last step does not look past the rollout)
     R_t     = A_t + v_t
 
@@ -40,17 +40,13 @@ def gae(rewards, values, next_values, terminated, truncated, gamma, lam, bootstr
     terminated = as_bool_array("terminated", terminated, rewards.shape)
     truncated = as_bool_array("truncated", truncated, rewards.shape)
     gamma = real_in_range("gamma", gamma, 0.0, 1.0)
-    lam = real_in_range("lam", lam, 0.0, 1.0)
-    return gae_unchecked(rewards, values, next_values, terminated, truncated, gamma, lam, bootstrap_truncation)
+    gae_lambda = real_in_range("gae_lambda", gae_lambda, 0.0, 1.0)
 
-
-def gae_unchecked(rewards, values, next_values, terminated, truncated, gamma, lam, bootstrap_truncation=True):
-    """:func:`gae` without argument checks, for the training loop."""
     done = terminated | truncated
     if not bootstrap_truncation:
         terminated = done
     delta = rewards + gamma * (1.0 - terminated) * next_values - values  # (T, N)
-    carry = gamma * lam * (1.0 - done)  # (T, N)
+    carry = gamma * gae_lambda * (1.0 - done)  # (T, N)
     advantages = np.empty_like(delta)
     last = np.zeros_like(delta[0])
     for t in range(delta.shape[0] - 1, -1, -1):

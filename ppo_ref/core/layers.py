@@ -1,4 +1,4 @@
-"""Linear and tanh layers as forward/backward pairs, and orthogonal initialisation.
+"""Linear and tanh layers as forward/backward pairs, and orthogonal initialisation (SPEC 1).
 
 Weight layout: ``W`` has shape ``(in, out)`` and a layer computes ``y = x @ W + b``.
 A PyTorch ``nn.Linear`` stores ``weight`` as ``(out, in)`` and computes
@@ -11,43 +11,27 @@ layer keeps hidden state.
 
 import numpy as np
 
-from ppo_ref.core.checks import as_float_array
+from .checks import as_float_array, dims_match
 
 
 def linear_forward(x, W, b):
-    """``y = x @ W + b``.
-
-    x: (M, in), W: (in, out), b: (out,) -> y: (M, out); cache = (x, W).
-    """
-    x = as_float_array("x", x, ndim=2)
-    W = as_float_array("W", W, ndim=2)
-    b = as_float_array("b", b, ndim=1)
-    if x.shape[1] != W.shape[0]:
-        raise ValueError(f"x has {x.shape[1]} features (shape {x.shape}) but W (in, out) has {W.shape[0]} inputs "
-                         f"(shape {W.shape})")
-    if b.shape != (W.shape[1],):
-        raise ValueError(f"b must have shape ({W.shape[1]},) to match W {W.shape}, got {b.shape}")
-    return linear_forward_unchecked(x, W, b)
-
-
-def linear_forward_unchecked(x, W, b):
-    """:func:`linear_forward` without argument checks, for the MLP's hot path."""
+    """``y = x @ W + b``.  x: (M, in), W: (in, out), b: (out,) -> y: (M, out); cache = (x, W)."""
+    x, W, b = as_float_array("x", x, ndim=2), as_float_array("W", W, ndim=2), as_float_array("b", b, ndim=1)
+    dims_match("x", x, 1, "W", W, 0)
+    dims_match("b", b, 0, "W", W, 1)
     return x @ W + b, (x, W)
 
 
-def linear_backward(dy, cache, need_dx=True, out=None):
-    """Gradients of ``y = x @ W + b`` given ``dy = dL/dy`` (M, out).
+def linear_backward(dy, cache, need_dx=True):
+    """Gradients of ``y = x @ W + b`` given ``dy = dL/dy`` (M, out); returns ``(dx, dW, db)``.
 
-    dL/dx = dy @ W.T       (M, in)     (None when ``need_dx`` is false: a network's
-                                        first layer has no use for it)
-    dL/dW = x.T @ dy       (in, out)   since dy_mj/dW_ij = x_mi
-    dL/db = sum_m dy_m     (out,)
-
-    ``out``: optional arrays ``(dW, db)`` to write the two parameter gradients into.
+    ``need_dx``: a network's first layer has no use for dL/dx, so it may skip it (None).
     """
     x, W = cache
-    dW, db = (None, None) if out is None else out
-    return (dy @ W.T if need_dx else None), np.matmul(x.T, dy, out=dW), np.sum(dy, axis=0, out=db)
+    dx = dy @ W.T if need_dx else None  # dL/dx = dy @ W.T   (M, in)
+    dW = x.T @ dy                        # dL/dW = x.T @ dy   (in, out), since dy_mj/dW_ij = x_mi
+    db = np.sum(dy, axis=0)              # dL/db = sum_m dy_m (out,)
+    return dx, dW, db
 
 
 def tanh_forward(x):

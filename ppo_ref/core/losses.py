@@ -10,9 +10,9 @@ logprobs_old (M,), advantages (M,), returns (M,), values_old (M,).
 
 import numpy as np
 
-from ppo_ref.core.checks import as_float_array, real_in_range, same_shape
-from ppo_ref.core.distributions import entropy_unchecked, log_prob_grads, log_prob_unchecked
-from ppo_ref.core.mlp import layer_names, mlp_backward, mlp_forward, num_layers
+from .checks import as_float_array, dims_match, real_in_range, same_shape
+from .distributions import entropy, log_prob, log_prob_grads
+from .mlp import layer_names, mlp_backward, mlp_forward, num_layers
 
 ADV_EPS = 1e-8
 
@@ -70,119 +70,68 @@ def ppo_loss(params, obs, actions, logprobs_old, advantages, returns, values_old
     """Total loss ``L = L_pi - ent_coef * mean(entropy) + vf_coef * L_v`` and ``dL/dparams``.
 
     Returns ``(loss, grads, info)``: ``grads`` has one array per parameter, the
-    shape of the parameter; ``info`` holds ``pg_loss``, ``v_loss``, ``entropy``,
+    shape of the parameter, in backpropagation's order (agent.grad_norm_order);
+    ``info`` holds ``pg_loss``, ``v_loss``, ``entropy``,
     ``approx_kl`` = mean((rho - 1) - log rho) and ``clipfrac`` = mean(|rho - 1| > eps).
     """
-    obs = as_float_array("obs", obs, ndim=2)
-    m = obs.shape[0]
-    actions = as_float_array("actions", actions, ndim=2)
-    if actions.shape[0] != m:
-        raise ValueError(f"actions must have {m} rows like obs {obs.shape}, got {actions.shape}")
-    logprobs_old = as_float_array("logprobs_old", logprobs_old, ndim=1)
-    if logprobs_old.shape != (m,):
-        raise ValueError(f"logprobs_old must have shape ({m},) like obs {obs.shape}, got {logprobs_old.shape}")
-    advantages = as_float_array("advantages", advantages, ndim=1)
-    returns = as_float_array("returns", returns, ndim=1)
-    values_old = as_float_array("values_old", values_old, ndim=1)
-    same_shape("advantages", advantages, "logprobs_old", logprobs_old)
-    same_shape("returns", returns, "logprobs_old", logprobs_old)
-    same_shape("values_old", values_old, "logprobs_old", logprobs_old)
-    _check_params_fit(params, obs, actions)
-    if norm_adv and m < 2:
-        raise ValueError(f"norm_adv needs a minibatch of at least 2 samples (std with ddof=1), got {m}")
+    obs, actions = _check_batch(params, obs, actions, logprobs_old, advantages, returns, values_old, norm_adv)
     real_in_range("clip_coef", clip_coef, 0.0, low_open=True)
     real_in_range("ent_coef", ent_coef, 0.0)
     real_in_range("vf_coef", vf_coef, 0.0)
-    return ppo_loss_unchecked(params, obs, actions, logprobs_old, advantages, returns, values_old,
-                              clip_coef, ent_coef, vf_coef, clip_vloss, norm_adv)
-
-
-def _check_params_fit(params, obs, actions):
-    """Every parameter is finite, and obs and actions have the dims the networks
-    and log_std expect (a size-1 action axis would otherwise broadcast silently)."""
-    for name, p in params.items():
-        as_float_array(f"params[{name!r}]", p)
-    act_dim = params["log_std"].shape[0]
-    pi_out = params[layer_names("pi", num_layers(params, "pi") - 1)[0]].shape[1]
-    if pi_out != act_dim:
-        raise ValueError(f"params['log_std'] has {act_dim} action dims but the policy network outputs {pi_out}")
-    for net in ("pi", "v"):
-        d_in = params[layer_names(net, 0)[0]].shape[0]
-        if obs.shape[1] != d_in:
-            raise ValueError(f"obs has {obs.shape[1]} dims (shape {obs.shape}) but params['{net}.W0'] expects {d_in}")
-    if actions.shape[1] != act_dim:
-        raise ValueError(f"actions have {actions.shape[1]} dims (shape {actions.shape}) but params['log_std'] "
-                         f"has {act_dim}")
-
-
-def ppo_loss_unchecked(params, obs, actions, logprobs_old, advantages, returns, values_old,
-                       clip_coef, ent_coef, vf_coef, clip_vloss, norm_adv, out=None):
-    """:func:`ppo_loss` without argument checks, for the training loop.
-
-    The loss is the sum of a policy part (``pi.*`` and ``log_std``) and a value part
-    (``v.*``) that share no parameter; each is computed by its own function.
-    ``out``: arrays to write each gradient into (a dict by parameter name, e.g.
-    views of the optimiser's packed gradient buffer), or None.
-    """
-    pg_loss, ent, pi_grads, info = policy_loss_unchecked(params, obs, actions, logprobs_old, advantages,
-                                                         clip_coef, ent_coef, norm_adv, out)
-    v_loss, v_grads = value_loss_unchecked(params, obs, returns, values_old, clip_coef, vf_coef, clip_vloss, out)
-    loss = pg_loss - ent_coef * ent + vf_coef * v_loss
-    # The gradients in a fixed order (global_grad_norm sums in this order).
-    grads = {k: pi_grads[k] for k in pi_grads if k != "log_std"}
-    grads.update(v_grads)
-    grads["log_std"] = pi_grads["log_std"]
-    info = {"pg_loss": float(pg_loss), "v_loss": float(v_loss), **info}
-    return float(loss), grads, info
-
-
-def policy_loss_unchecked(params, obs, actions, logprobs_old, advantages, clip_coef, ent_coef, norm_adv, out=None):
-    """The policy part ``L_pi - ent_coef * mean(entropy)`` of the loss and its
-    gradient for ``pi.*`` and ``log_std``.
-
-    Returns ``(pg_loss, entropy, grads, info)`` with ``info`` holding ``entropy``,
-    ``approx_kl`` and ``clipfrac``. ``out``: as for :func:`ppo_loss_unchecked`.
-    """
     m = obs.shape[0]
     log_std = params["log_std"]
-    mu, pi_cache = mlp_forward(params, "pi", obs)  # (M, A)
 
-    logprob = log_prob_unchecked(actions, mu, log_std)  # (M,)
+    # Policy part: L_pi - ent_coef * mean(entropy), for pi.* and log_std.
+    mu, pi_cache = mlp_forward(params, "pi", obs)  # (M, A)
+    logprob = log_prob(actions, mu, log_std)  # (M,)
     logratio = logprob - logprobs_old
     ratio = np.exp(logratio)
     adv = normalize_advantages(advantages) if norm_adv else advantages
-
     pg_terms, dratio = clipped_surrogate(ratio, adv, clip_coef)
     pg_loss = pg_terms.mean()
-    ent = entropy_unchecked(log_std)  # the same for every state, so mean(entropy) = entropy
-
-    # Chain rule. dL/dlogprob = dL/drho * rho, since rho = exp(logprob - logprob_old).
-    dlogprob = dratio * ratio / m  # (M,)
+    ent = entropy(log_std)  # the same for every state, so mean(entropy) = entropy
+    dlogprob = dratio * ratio / m  # dL/dlogprob = dL/drho * rho, since rho = exp(logprob - logprob_old)
     dlp_dmu, dlp_dlog_std = log_prob_grads(actions, mu, log_std)  # (M, A) each
-    dmu = dlogprob[:, None] * dlp_dmu  # (M, A)
-    _, grads = mlp_backward(dmu, pi_cache, need_dx=False, out=out)
-    # d entropy / d log_std = 1 per dim.
-    grads["log_std"] = np.subtract(dlogprob @ dlp_dlog_std, ent_coef,
-                                   out=None if out is None else out["log_std"])
+    _, grads = mlp_backward(dlogprob[:, None] * dlp_dmu, pi_cache, need_dx=False)
+
+    # Value part: vf_coef * L_v, for v.*.
+    v_out, v_cache = mlp_forward(params, "v", obs)  # (M, 1)
+    v_terms, dv_terms = value_loss_terms(v_out[:, 0], values_old, returns, clip_coef, clip_vloss)
+    v_loss = 0.5 * v_terms.mean()
+    dv = (vf_coef * 0.5 / m) * dv_terms  # (M,)
+    grads.update(mlp_backward(dv[:, None], v_cache, need_dx=False)[1])
+
+    grads["log_std"] = dlogprob @ dlp_dlog_std - ent_coef  # d entropy / d log_std = 1 per dim
     info = {
+        "pg_loss": float(pg_loss),
+        "v_loss": float(v_loss),
         "entropy": ent,
         "approx_kl": float(np.mean((ratio - 1.0) - logratio)),
         "clipfrac": float(np.mean(np.abs(ratio - 1.0) > clip_coef)),
     }
-    return pg_loss, ent, grads, info
+    return float(pg_loss - ent_coef * ent + vf_coef * v_loss), grads, info
 
 
-def value_loss_unchecked(params, obs, returns, values_old, clip_coef, vf_coef, clip_vloss, out=None):
-    """The value loss ``L_v`` (without ``vf_coef``) and the gradient of ``vf_coef * L_v``
-    for ``v.*``. Returns ``(v_loss, grads)``; ``out`` as for :func:`ppo_loss_unchecked`."""
-    m = obs.shape[0]
-    v_out, v_cache = mlp_forward(params, "v", obs)  # (M, 1)
-    v = v_out[:, 0]
-    v_terms, dv_terms = value_loss_terms(v, values_old, returns, clip_coef, clip_vloss)
-    v_loss = 0.5 * v_terms.mean()
-    dv = (vf_coef * 0.5 / m) * dv_terms  # (M,)
-    _, grads = mlp_backward(dv[:, None], v_cache, need_dx=False, out=out)
-    return v_loss, grads
+def _check_batch(params, obs, actions, logprobs_old, advantages, returns, values_old, norm_adv):
+    """Every array finite and of the minibatch's shapes, and the parameters fit obs
+    and actions (a size-1 action axis would otherwise broadcast silently)."""
+    obs, actions = as_float_array("obs", obs, ndim=2), as_float_array("actions", actions, ndim=2)
+    dims_match("actions", actions, 0, "obs", obs, 0)
+    logprobs_old = as_float_array("logprobs_old", logprobs_old, ndim=1)
+    dims_match("logprobs_old", logprobs_old, 0, "obs", obs, 0)
+    for name, arr in (("advantages", advantages), ("returns", returns), ("values_old", values_old)):
+        same_shape(name, as_float_array(name, arr, ndim=1), "logprobs_old", logprobs_old)
+    for name, p in params.items():
+        as_float_array(f"params[{name!r}]", p)
+    last_pi = layer_names("pi", num_layers(params, "pi") - 1)[0]
+    dims_match("params['log_std']", params["log_std"], 0, f"params[{last_pi!r}] (the policy's output)",
+               params[last_pi], 1)
+    for net in ("pi", "v"):
+        dims_match("obs", obs, 1, f"params['{net}.W0']", params[f"{net}.W0"], 0)
+    dims_match("actions", actions, 1, "params['log_std']", params["log_std"], 0)
+    if norm_adv and obs.shape[0] < 2:
+        raise ValueError(f"norm_adv needs a minibatch of at least 2 samples (std with ddof=1), got {obs.shape[0]}")
+    return obs, actions
 
 
 def explained_variance(values, returns):

@@ -6,7 +6,7 @@ Parameters live in a flat dict of named arrays: an MLP with prefix ``p`` has
 
 import numpy as np
 
-from ppo_ref.core.layers import linear_backward, linear_forward_unchecked, orthogonal, tanh_backward, tanh_forward
+from .layers import linear_backward, linear_forward, orthogonal, tanh_backward, tanh_forward
 
 HIDDEN = (64, 64)
 
@@ -35,32 +35,28 @@ def mlp_init(rng, prefix, sizes, hidden_gain, output_gain):
     return params
 
 
-def mlp_forward(params, prefix, x, start=0):
+def mlp_forward(params, prefix, x):
     """``h_0 = x``, ``h_{i+1} = tanh(h_i @ W_i + b_i)`` for hidden layers, and a
-    linear last layer. x: (M, in) -> y: (M, out); the cache holds each layer's.
-    ``start``: the first layer to apply (x is then the input of layer ``start``,
-    as when the rollout has computed the first layers of both networks at once)."""
+    linear last layer. x: (M, in) -> y: (M, out); the cache holds each layer's."""
     n = num_layers(params, prefix)
     caches = []
     h = x
-    for i in range(start, n):
+    for i in range(n):
         w, b = layer_names(prefix, i)
-        h, lin_cache = linear_forward_unchecked(h, params[w], params[b])
+        h, lin_cache = linear_forward(h, params[w], params[b])
+        tanh_cache = None
         if i < n - 1:
             h, tanh_cache = tanh_forward(h)
-        else:
-            tanh_cache = None
         caches.append((lin_cache, tanh_cache))
     return h, (prefix, caches)
 
 
-def mlp_backward(dy, cache, need_dx=True, out=None):
+def mlp_backward(dy, cache, need_dx=True):
     """Backpropagate ``dy = dL/dy`` (M, out) through the MLP, last layer first.
 
-    Returns ``(dx, grads)`` with ``grads`` keyed by parameter name; ``dx`` is None
-    when ``need_dx`` is false (the loss needs no gradient for the observations).
-    ``out``: a dict of arrays, by parameter name, to write the gradients into
-    (and return), e.g. views of the optimiser's packed gradient buffer.
+    Returns ``(dx, grads)``: ``grads`` by parameter name, in the order computed
+    (the last layer's ``W``, ``b`` first); ``dx = dL/dx`` is None when ``need_dx``
+    is false (the loss needs no gradient for the observations).
     """
     prefix, caches = cache
     grads = {}
@@ -70,7 +66,5 @@ def mlp_backward(dy, cache, need_dx=True, out=None):
         if tanh_cache is not None:
             d = tanh_backward(d, tanh_cache)
         w, b = layer_names(prefix, i)
-        d, dW, db = linear_backward(d, lin_cache, need_dx or i > 0, None if out is None else (out[w], out[b]))
-        grads[w] = dW
-        grads[b] = db
+        d, grads[w], grads[b] = linear_backward(d, lin_cache, need_dx or i > 0)
     return d, grads

@@ -2,21 +2,15 @@
 
 The running mean and variance follow gymnasium's ``RunningMeanStd``: initial
 count 1e-4, mean 0, var 1, and a batch is merged with the parallel formula of
-Chan, Golub & LeVeque (1979):
-
-    delta = mean_b - mean;  n = count + count_b
-    mean' = mean + delta * count_b / n
-    var'  = (var * count + var_b * count_b + delta^2 * count * count_b / n) / n
-
-``var`` is the population variance (ddof 0) of everything seen, apart from the
-tiny prior count.
+Chan, Golub & LeVeque (1979). ``var`` is the population variance (ddof 0) of
+everything seen, apart from the tiny prior count.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from ppo_ref.core.checks import as_float_array, as_bool_array, real_in_range
+from .checks import as_bool_array, as_float_array, real_in_range, same_shape
 
 INIT_COUNT = 1e-4
 NORM_EPS = 1e-8
@@ -36,30 +30,17 @@ def rms_init(shape=()):
 
 
 def rms_update(rms, x):
-    """Merge a batch ``x`` of shape (n, *shape) into ``rms``; returns a new RunningMeanStd."""
+    """Merge a batch ``x`` of shape (n, *shape) into ``rms``; returns a new RunningMeanStd.
+
+    delta = mean_b - mean;  n = count + count_b
+    mean' = mean + delta * count_b / n
+    var'  = (var * count + var_b * count_b + delta^2 * count * count_b / n) / n
+    """
     x = as_float_array("x", x, ndim=rms.mean.ndim + 1)
     if x.shape[1:] != rms.mean.shape:
         raise ValueError(f"x must have shape (n, *{rms.mean.shape}), got {x.shape}")
-    return rms_update_unchecked(rms, x)
-
-
-def rms_update_unchecked(rms, x):
     batch_count = x.shape[0]
-    if batch_count == 1:
-        # One sample (one env, every step): batch mean x[0] and batch variance 0.
-        # This is the general formula below with the operations that are exact
-        # no-ops for them left out (/ 1, * 1, + 0 * 1): the same numbers, a third
-        # of the array operations.
-        delta = x[0] - rms.mean
-        total = rms.count + 1
-        mean = rms.mean + delta / total
-        m2 = rms.var * rms.count + delta * delta * rms.count / total
-        return RunningMeanStd(mean, m2 / total, total)
-    # np.mean and np.var (ddof 0) spelled out: the same operations in the same
-    # order, without their per-call overhead, which shows when called every step.
-    batch_mean = x.sum(axis=0) / batch_count
-    diff = x - batch_mean
-    batch_var = np.square(diff).sum(axis=0) / batch_count
+    batch_mean, batch_var = np.mean(x, axis=0), np.var(x, axis=0)
     delta = batch_mean - rms.mean
     total = rms.count + batch_count
     mean = rms.mean + delta * batch_count / total
@@ -67,10 +48,9 @@ def rms_update_unchecked(rms, x):
     return RunningMeanStd(mean, m2 / total, total)
 
 
-def normalize_obs(obs, rms, out=None):
-    """``clip((obs - mean) / sqrt(var + 1e-8), -10, 10)``; obs (..., D). ``out``: an
-    array to write the result into (the rollout buffer's row), or None."""
-    return np.clip((obs - rms.mean) / np.sqrt(rms.var + NORM_EPS), -OBS_CLIP, OBS_CLIP, out=out)
+def normalize_obs(obs, rms):
+    """``clip((obs - mean) / sqrt(var + 1e-8), -10, 10)``; obs (..., D)."""
+    return np.clip((obs - rms.mean) / np.sqrt(rms.var + NORM_EPS), -OBS_CLIP, OBS_CLIP)
 
 
 @dataclass
@@ -92,15 +72,10 @@ def scale_reward(scaler, rewards, dones, gamma):
     then G <- 0 for the envs whose episode ended (``dones``), as a new one starts.
     """
     rewards = as_float_array("rewards", rewards, ndim=1)
-    if rewards.shape != scaler.returns.shape:
-        raise ValueError(f"rewards must have shape {scaler.returns.shape} (one per env), got {rewards.shape}")
+    same_shape("rewards", rewards, "the per-env returns (one per env)", scaler.returns)
     dones = as_bool_array("dones", dones, rewards.shape)
     gamma = real_in_range("gamma", gamma, 0.0, 1.0)
-    return scale_reward_unchecked(scaler, rewards, dones, gamma)
-
-
-def scale_reward_unchecked(scaler, rewards, dones, gamma):
     g = rewards + gamma * scaler.returns
-    rms = rms_update_unchecked(scaler.rms, g)
+    rms = rms_update(scaler.rms, g)
     scaled = np.clip(rewards / np.sqrt(rms.var + NORM_EPS), -REWARD_CLIP, REWARD_CLIP)
     return scaled, RewardScaler(np.where(dones, 0.0, g), rms)

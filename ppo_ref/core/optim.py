@@ -8,7 +8,7 @@ bias-corrected update written as ``torch.optim.Adam`` computes it: eps is added 
 
 import numpy as np
 
-from ppo_ref.core.checks import as_float_array, int_in_range, real_in_range
+from .checks import as_float_array, int_in_range, real_in_range
 
 ADAM_BETA1 = 0.9
 ADAM_BETA2 = 0.999
@@ -18,11 +18,9 @@ GRAD_NORM_EPS = 1e-6
 
 def adam_init(params):
     """Zero first and second moments per parameter, step count 0."""
-    return {
-        "m": {k: np.zeros_like(p) for k, p in params.items()},
-        "v": {k: np.zeros_like(p) for k, p in params.items()},
-        "t": 0,
-    }
+    return {"m": {k: np.zeros_like(p) for k, p in params.items()},
+            "v": {k: np.zeros_like(p) for k, p in params.items()},
+            "t": 0}
 
 
 def adam_step(params, grads, state, lr, beta1=ADAM_BETA1, beta2=ADAM_BETA2, eps=ADAM_EPS):
@@ -36,121 +34,31 @@ def adam_step(params, grads, state, lr, beta1=ADAM_BETA1, beta2=ADAM_BETA2, eps=
     lr = real_in_range("lr", lr, 0.0)
     if grads.keys() != params.keys():
         raise ValueError(f"grads must have the parameter names {sorted(params)}, got {sorted(grads)}")
-    grads = {k: _checked_grad(k, grads[k], p.shape) for k, p in params.items()}
+    grads = _checked_grads(grads, {k: p.shape for k, p in params.items()})
     state["t"] += 1
+    t = state["t"]
     for k, p in params.items():
-        _adam_apply(p, grads[k], state["m"][k], state["v"][k], state["t"], lr, beta1, beta2, eps)
+        m, v, g = state["m"][k], state["v"][k], grads[k]
+        m[...] = beta1 * m + (1.0 - beta1) * g
+        v[...] = beta2 * v + (1.0 - beta2) * (g * g)
+        p -= (lr / (1.0 - beta1**t)) * m / (np.sqrt(v) / np.sqrt(1.0 - beta2**t) + eps)
 
 
-def _adam_apply(p, g, m, v, t, lr, beta1=ADAM_BETA1, beta2=ADAM_BETA2, eps=ADAM_EPS, work=None):
-    """The elementwise Adam update of one array at step ``t``, in place; every
-    caller (per named array, or one packed buffer) goes through here.
-
-    ``work``: two scratch arrays of ``p``'s shape for the intermediate results
-    (allocated when None). Written with ``out=`` so that the packed buffer's
-    update allocates nothing; the operations and their order are those of
-
-        m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) (g g)
-        p -= (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps)
-    """
-    step_size = lr / (1.0 - beta1**t)
-    bias_correction2_sqrt = np.sqrt(1.0 - beta2**t)
-    a, b = (np.empty_like(p), np.empty_like(p)) if work is None else work
-    m *= beta1
-    np.multiply(g, 1.0 - beta1, out=a)
-    m += a
-    v *= beta2
-    np.multiply(g, g, out=a)
-    a *= 1.0 - beta2
-    v += a
-    np.sqrt(v, out=a)
-    a /= bias_correction2_sqrt
-    a += eps
-    np.multiply(m, step_size, out=b)
-    b /= a
-    p -= b
+def global_grad_norm(grads, names):
+    """Euclidean norm of all gradients taken together as one vector, the squares
+    summed in the order of ``names`` (agent.grad_norm_order)."""
+    return float(np.sqrt(sum(float(np.vdot(grads[k], grads[k])) for k in names)))
 
 
-def pack(named, names):
-    """Copy the arrays ``named[k]`` for k in ``names`` into one contiguous float64
-    buffer. Returns ``(flat, views)``: ``views[k]`` is a view of ``flat`` with the
-    shape of ``named[k]``, so updating ``flat`` updates every view."""
-    flat = np.empty(sum(named[k].size for k in names))
-    views = _views(flat, {k: named[k].shape for k in names})
-    for k in names:
-        views[k][...] = named[k]
-    return flat, views
-
-
-def _views(flat, shapes):
-    views, offset = {}, 0
-    for k, shape in shapes.items():
-        n = int(np.prod(shape))
-        views[k] = flat[offset:offset + n].reshape(shape)
-        offset += n
-    return views
-
-
-class PackedAdam:
-    """Adam over all parameters packed into one buffer: one elementwise update per
-    step instead of one per array, with results identical to :func:`adam_step`
-    (the same elementwise operations on the same numbers).
-
-    ``self.params`` (views of the buffer) are what the networks read during the
-    update; :meth:`unpack` copies parameters and moments back into the caller's dicts.
-    """
-
-    def __init__(self, params, state):
-        self.names = list(params)
-        self.flat, self.params = pack(params, self.names)
-        self.m, _ = pack(state["m"], self.names)
-        self.v, _ = pack(state["v"], self.names)
-        self.t = state["t"]
-        self.grad = np.empty_like(self.flat)
-        self.grads = _views(self.grad, {k: p.shape for k, p in self.params.items()})
-        self.work = (np.empty_like(self.flat), np.empty_like(self.flat))
-
-    def step(self, grads, scale, lr):
-        """One Adam step on the gradients ``grads`` (a dict) multiplied by ``scale``.
-        Gradients already written into ``self.grads`` (views of the packed gradient
-        buffer) are not copied."""
-        for k in self.names:
-            if grads[k] is not self.grads[k]:
-                self.grads[k][...] = grads[k]
-        self.grad *= scale
-        self.t += 1
-        _adam_apply(self.flat, self.grad, self.m, self.v, self.t, lr, work=self.work)
-
-    def unpack(self, params, state):
-        shapes = {k: self.params[k].shape for k in self.names}
-        for k, view in self.params.items():
-            params[k][...] = view
-        for key, flat in (("m", self.m), ("v", self.v)):
-            for k, view in _views(flat, shapes).items():
-                state[key][k][...] = view
-        state["t"] = self.t
-
-
-def _checked_grad(name, g, shape=None):
-    g = as_float_array(f"grads[{name!r}]", g)
-    if shape is not None and g.shape != shape:
-        raise ValueError(f"grads[{name!r}] must have the parameter's shape {shape}, got {g.shape}")
-    return g
-
-
-def global_grad_norm(grads):
-    """Euclidean norm of all gradients taken together as one vector."""
-    return float(np.sqrt(sum(float(np.vdot(g, g)) for g in grads.values())))
-
-
-def clip_grad_norm(grads, max_norm):
+def clip_grad_norm(grads, max_norm, names=None):
     """Scale all gradients by ``min(1, max_norm / (norm + 1e-6))`` (torch's
-    ``clip_grad_norm_``). Returns ``(clipped_grads, norm_before_clipping)``."""
+    ``clip_grad_norm_``). Returns ``(clipped_grads, norm_before_clipping)``.
+    ``names``: the order in which the norm sums (default: the dict's order)."""
     max_norm = real_in_range("max_norm", max_norm, 0.0, low_open=True)
     if not grads:
         raise ValueError("grads must hold at least one gradient array, got an empty dict")
-    grads = {k: _checked_grad(k, g) for k, g in grads.items()}
-    norm = global_grad_norm(grads)
+    grads = _checked_grads(grads)
+    norm = global_grad_norm(grads, list(grads) if names is None else names)
     if not np.isfinite(norm):
         raise ValueError(f"grads have a global norm that overflows ({norm}); cannot clip")
     scale = clip_scale(norm, max_norm)
@@ -161,6 +69,14 @@ def clip_scale(norm, max_norm):
     """``min(1, max_norm / (norm + 1e-6))``: the factor that clips a gradient of
     norm ``norm`` to at most ``max_norm``."""
     return min(1.0, max_norm / (norm + GRAD_NORM_EPS))
+
+
+def _checked_grads(grads, shapes=None):
+    checked = {k: as_float_array(f"grads[{k!r}]", g) for k, g in grads.items()}
+    for k, shape in (shapes or {}).items():
+        if checked[k].shape != shape:
+            raise ValueError(f"grads[{k!r}] must have the parameter's shape {shape}, got {checked[k].shape}")
+    return checked
 
 
 def linear_lr(iteration, num_iterations, lr0):

@@ -17,13 +17,13 @@ from typing import Callable
 
 import numpy as np
 
-from ppo_ref.core.agent import init_params, param_names, policy_mean, value
+from ppo_ref.core.agent import grad_norm_order, init_params, param_names, policy_mean, value
 from ppo_ref.config import Config, validate
 from ppo_ref.core.distributions import entropy, log_prob, log_prob_grads
 from ppo_ref.core.gae import gae
 from ppo_ref.core.losses import ppo_loss
 from ppo_ref.core.optim import adam_step, clip_grad_norm
-from ppo_ref.train import update_with_permutations
+from ppo_ref.update import update_with_permutations
 
 OBS_DIM, ACT_DIM = 5, 3
 LOSS_CONFIG = {"clip_coef": 0.2, "ent_coef": 0.01, "vf_coef": 0.5, "clip_vloss": True, "norm_adv": True}
@@ -65,9 +65,10 @@ def _param_meaning(name):
     return f"{'policy' if net == 'pi' else 'value'} network, layer {layer} {what}"
 
 
-def _named(prefix, arrays, what):
-    """Entries ``prefix/<name>`` for a parameter-shaped dict, in canonical order."""
-    return [(f"{prefix}/{k}", arrays[k], f"{what}: {_param_meaning(k)}") for k in param_names(arrays)]
+def _named(prefix, arrays, what, order=param_names):
+    """Entries ``prefix/<name>`` for a parameter-shaped dict, in the canonical order
+    (or in ``order(arrays)``)."""
+    return [(f"{prefix}/{k}", arrays[k], f"{what}: {_param_meaning(k)}") for k in order(arrays)]
 
 
 def _sub(inputs, prefix):
@@ -192,7 +193,7 @@ def _loss_outputs(x):
         _sub(x, "params"), x["obs"], x["actions"], x["logprobs_old"], x["advantages"], x["returns"],
         x["values_old"], **{k: x[k].item() for k in LOSS_CONFIG})
     return ([("loss", _f(loss), "L = L_pi - ent_coef * mean(entropy) + vf_coef * L_v")]
-            + _named("grads", grads, "dL/dparam")
+            + _named("grads", grads, "dL/dparam", order=grad_norm_order)  # the order the global norm sums
             + [(f"info/{k}", _f(v), INFO_MEANINGS[k]) for k, v in info.items()])
 
 
@@ -243,7 +244,7 @@ def _update_outputs(x):
     B = x["batch/obs"].shape[0]
     cfg = validate(Config(
         num_envs=1, num_steps=B, num_minibatches=int(x["num_minibatches"]), update_epochs=int(x["update_epochs"]),
-        max_grad_norm=float(x["max_grad_norm"]), **{k: x[k].item() for k in LOSS_CONFIG}))
+        max_grad_norm=float(x["max_grad_norm"]), reference_core=True, **{k: x[k].item() for k in LOSS_CONFIG}))
     if perms.shape != (cfg.update_epochs, B):
         raise ValueError(f"permutations must have shape (update_epochs, B) = {(cfg.update_epochs, B)}, "
                          f"got {perms.shape}")

@@ -27,7 +27,6 @@ Keys are in the order of ``Agent().state_dict()``; arrays are float64. In PyTorc
 import numpy as np
 
 from ppo_ref.run import checkpoint as ckpt
-from ppo_ref.evaluate import load_policy
 from ppo_ref.core.mlp import layer_names, num_layers
 from ppo_ref.core.normalization import NORM_EPS, OBS_CLIP
 
@@ -53,7 +52,7 @@ def torch_state_dict(params):
 def export_torch(checkpoint, out_path):
     """Write the CleanRL state dict and obs statistics of a checkpoint (or run
     directory) to ``out_path``; returns the arrays written."""
-    _, params, obs_rms = load_policy(checkpoint)
+    _, params, obs_rms = ckpt.load_policy(checkpoint)
     arrays = torch_state_dict(params)
     arrays.update({
         "obs_rms.mean": obs_rms.mean,

@@ -18,6 +18,9 @@ import zipfile
 import numpy as np
 
 from ppo_ref import __version__
+from ppo_ref.config import Config
+from ppo_ref.core.normalization import RewardScaler, RunningMeanStd
+from ppo_ref.state import RNG_NAMES, TrainState
 
 FORMAT = "ppo_ref-checkpoint"
 FORMAT_VERSION = 1
@@ -115,6 +118,15 @@ def load(path):
     return arrays
 
 
+def load_policy(path):
+    """(config, params, frozen obs statistics) from a checkpoint or run directory."""
+    arrays = load(path)
+    cfg = Config(**from_json_array(arrays["config"]))
+    params = subdict(arrays, "params")
+    obs_rms = RunningMeanStd(arrays["obs_rms/mean"], arrays["obs_rms/var"], float(arrays["obs_rms/count"]))
+    return cfg, params, obs_rms
+
+
 def check_fits_env(params, env_id, observation_space, action_space):
     """Refuse parameters whose input and action sizes do not fit the env's spaces."""
     obs_dim, act_dim = params["pi.W0"].shape[0], params["log_std"].shape[0]
@@ -133,3 +145,62 @@ def subdict(arrays, prefix):
 
 def prefixed(prefix, d):
     return {f"{prefix}/{k}": v for k, v in d.items()}
+
+
+def state_to_arrays(cfg, state, sim_states):
+    """Flatten a TrainState (and each env's simulator state) into checkpoint arrays."""
+    arrays = {
+        "config": json_array(cfg.to_dict()),
+        "iteration": np.array(state.iteration),
+        "global_step": np.array(state.global_step),
+        "wall_time": np.array(state.wall_time),
+        "adam/t": np.array(state.opt["t"]),
+        "obs_rms/mean": state.obs_rms.mean,
+        "obs_rms/var": state.obs_rms.var,
+        "obs_rms/count": np.array(state.obs_rms.count),
+        "ret_rms/mean": state.reward_scaler.rms.mean,
+        "ret_rms/var": state.reward_scaler.rms.var,
+        "ret_rms/count": np.array(state.reward_scaler.rms.count),
+        "ret_rms/returns": state.reward_scaler.returns,
+        "envs/next_obs": state.next_obs,
+        "envs/episode_return": state.episode_return,
+        "envs/episode_length": state.episode_length,
+        "envs/has_sim_state": np.array(sim_states is not None),
+    }
+    arrays.update(prefixed("params", state.params))
+    arrays.update(prefixed("adam/m", state.opt["m"]))
+    arrays.update(prefixed("adam/v", state.opt["v"]))
+    arrays.update({f"rng/{k}": json_array(g.bit_generator.state) for k, g in state.rngs.items()})
+    for i, sim in enumerate(sim_states or ()):
+        arrays.update(prefixed(f"envs/{i}", sim))
+    return arrays
+
+
+def state_from_arrays(arrays):
+    """The inverse of :func:`state_to_arrays`: (config, TrainState, sim_states or None)."""
+    cfg = Config(**from_json_array(arrays["config"]))
+    rngs = {}
+    for name in RNG_NAMES:
+        g = np.random.Generator(np.random.PCG64())
+        g.bit_generator.state = from_json_array(arrays[f"rng/{name}"])
+        rngs[name] = g
+    state = TrainState(
+        params=subdict(arrays, "params"),
+        opt={"m": subdict(arrays, "adam/m"), "v": subdict(arrays, "adam/v"), "t": int(arrays["adam/t"])},
+        obs_rms=RunningMeanStd(arrays["obs_rms/mean"], arrays["obs_rms/var"], float(arrays["obs_rms/count"])),
+        reward_scaler=RewardScaler(
+            arrays["ret_rms/returns"],
+            RunningMeanStd(arrays["ret_rms/mean"], arrays["ret_rms/var"], float(arrays["ret_rms/count"])),
+        ),
+        rngs=rngs,
+        next_obs=arrays["envs/next_obs"],
+        episode_return=arrays["envs/episode_return"],
+        episode_length=arrays["envs/episode_length"],
+        iteration=int(arrays["iteration"]),
+        global_step=int(arrays["global_step"]),
+        wall_time=float(arrays["wall_time"]),
+    )
+    sim_states = None
+    if bool(arrays["envs/has_sim_state"]):
+        sim_states = [subdict(arrays, f"envs/{i}") for i in range(cfg.num_envs)]
+    return cfg, state, sim_states
