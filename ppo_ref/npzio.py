@@ -35,7 +35,7 @@ from numpy.lib import format as npy_format
 
 _HEADER_LIMIT = 10000
 _HEAD_BYTES = npy_format.MAGIC_LEN + 4 + _HEADER_LIMIT
-_CHUNK_BYTES = 1 << 20
+_CHUNK_BYTES = 1 << 16
 _HEADER_READERS = {(1, 0): npy_format.read_array_header_1_0, (2, 0): npy_format.read_array_header_2_0}
 _DEFAULT_KINDS = "biufU"
 _READ_ERRORS = (zipfile.BadZipFile, EOFError, OSError, zlib.error, ValueError, NotImplementedError)
@@ -69,7 +69,7 @@ def read_npz(path, *, max_bytes, expect=None, allowed_dtypes=None):
     path: the file, a str or os.PathLike; messages name it as given.
     max_bytes: the budget for the sum of all members' declared data sizes
         (product of the shape times the item size, headers not counted). Reading
-        an accepted file allocates about this much, plus one chunk of 1 MiB.
+        an accepted file allocates its declared size plus a few hundred kilobytes.
     expect: optional callable ``expect(name, dtype, shape)`` for members this kind
         of file does not hold, called with each member's header before any data is
         read. To refuse the member it raises :class:`NpzError` or returns a message

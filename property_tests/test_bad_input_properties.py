@@ -46,7 +46,7 @@ TARGETS = {
     "entropy": (lambda rng: {"log_std": rng.normal(size=3)}, lambda x: distributions.entropy(**x),
                 {"log_std": {"log_std"}}),  # any length is valid: only extra axes clash
     "gae": (_gae, lambda x: gae.gae(**x, terminated=np.zeros((6, 2), bool), truncated=np.zeros((6, 2), bool),
-                                     gamma=0.99, lam=0.95),
+                                     gamma=0.99, gae_lambda=0.95),
             {k: {"rewards", "values", "next_values"} for k in ("rewards", "values", "next_values")}),
     "ppo_loss": (_ppo_loss, lambda x: losses.ppo_loss(PARAMS, **x),
                  {k: {"obs", "actions", "logprobs_old", "advantages", "returns", "values_old"}

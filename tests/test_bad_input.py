@@ -55,8 +55,8 @@ NO_END = np.zeros(T_N, dtype=bool)
 
 
 def _gae(rewards=np.ones(T_N), values=np.zeros(T_N), next_values=np.zeros(T_N), terminated=NO_END,
-         truncated=NO_END, gamma=0.99, lam=0.95):
-    return gae.gae(rewards, values, next_values, terminated, truncated, gamma, lam)
+         truncated=NO_END, gamma=0.99, gae_lambda=0.95):
+    return gae.gae(rewards, values, next_values, terminated, truncated, gamma, gae_lambda)
 
 
 M, D, A = 6, 3, 2
@@ -153,9 +153,9 @@ CASES = [
     ("gae gamma negative", lambda: _gae(gamma=-0.1), ValueError, "gamma"),
     ("gae gamma above one", lambda: _gae(gamma=1.01), ValueError, "gamma"),
     ("gae gamma nan", lambda: _gae(gamma=NAN), ValueError, "gamma"),
-    ("gae lam negative", lambda: _gae(lam=-0.01), ValueError, "lam"),
-    ("gae lam above one", lambda: _gae(lam=1.5), ValueError, "lam"),
-    ("gae lam string", lambda: _gae(lam="0.95"), TypeError, "lam"),
+    ("gae gae_lambda negative", lambda: _gae(gae_lambda=-0.01), ValueError, "gae_lambda"),
+    ("gae gae_lambda above one", lambda: _gae(gae_lambda=1.5), ValueError, "gae_lambda"),
+    ("gae gae_lambda string", lambda: _gae(gae_lambda="0.95"), TypeError, "gae_lambda"),
     ("gae empty", lambda: _gae(*(np.zeros((0, 2)),) * 3, np.zeros((0, 2), bool), np.zeros((0, 2), bool)),
      ValueError, "rewards"),
     ("gae rewards strings", lambda: _gae(rewards=_strings(T_N)), TypeError, "rewards"),

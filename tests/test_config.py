@@ -14,6 +14,7 @@ BAD_VALUES = {
     "num_envs": [0, 1.0],
     "async_envs": [1, "yes"],
     "thread_envs": [0, "no"],
+    "reference_core": [1, "yes"],
     "num_steps": [0, -1],
     "learning_rate": [0.0, -3e-4, float("nan"), float("inf"), "fast"],
     "anneal_lr": [0, None],

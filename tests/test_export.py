@@ -9,7 +9,7 @@ from ppo_ref.run import checkpoint as ckpt
 from ppo_ref.core.agent import policy_mean, value
 from ppo_ref.cli import main
 from ppo_ref.config import Config
-from ppo_ref.evaluate import load_policy
+
 from ppo_ref.port.export import export_torch
 from ppo_ref.core.normalization import normalize_obs
 from ppo_ref.testing import FLOAT64_RTOL, rel_error
@@ -56,7 +56,7 @@ def torch_way(sd, module, x):
 
 
 def test_names_shapes_and_layout(run_dir, tmp_path):
-    _, params, obs_rms = load_policy(run_dir)
+    _, params, obs_rms = ckpt.load_policy(run_dir)
     D, A = params["pi.W0"].shape[0], params["log_std"].shape[0]
     written = export_torch(run_dir, tmp_path / "agent.npz")
     sd = load(tmp_path / "agent.npz")
@@ -73,7 +73,7 @@ def test_names_shapes_and_layout(run_dir, tmp_path):
 
 
 def test_torch_way_forward_reproduces_mu_and_v(run_dir, tmp_path, rng):
-    _, params, obs_rms = load_policy(run_dir)
+    _, params, obs_rms = ckpt.load_policy(run_dir)
     export_torch(run_dir, tmp_path / "agent.npz")
     sd = load(tmp_path / "agent.npz")
     raw = obs_rms.mean + np.sqrt(obs_rms.var) * rng.normal(0.0, 2.0, (7, obs_rms.mean.shape[0]))  # (7, D)

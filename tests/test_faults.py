@@ -8,7 +8,7 @@ import pytest
 from ppo_ref.run import checkpoint as ckpt
 from ppo_ref.config import Config
 from ppo_ref.envs import EnvError, check_spaces
-from ppo_ref.core.checks import NonFiniteError
+from ppo_ref.finite import NonFiniteError
 from ppo_ref.train import train
 
 
@@ -68,9 +68,9 @@ def test_discrete_and_unbounded_spaces_are_refused():
 def fault_in_loss(monkeypatch, after_calls, corrupt):
     """Wrap the training loop's loss so that, from call ``after_calls`` on, its
     result is corrupted by ``corrupt(loss, grads)``."""
-    import ppo_ref.train as train_module
+    import ppo_ref.fast as fast
 
-    real = train_module.ppo_loss_unchecked
+    real = fast.ppo_loss
     calls = {"n": 0}
 
     def faulty(*args, **kwargs):
@@ -80,7 +80,7 @@ def fault_in_loss(monkeypatch, after_calls, corrupt):
             loss, grads = corrupt(loss, grads)
         return loss, grads, info
 
-    monkeypatch.setattr(train_module, "ppo_loss_unchecked", faulty)
+    monkeypatch.setattr(fast, "ppo_loss", faulty)
 
 
 def nan_loss(loss, grads):
@@ -121,16 +121,16 @@ def test_non_finite_loss_or_gradient_stops_the_run_with_the_last_good_checkpoint
 def test_non_finite_parameter_stops_the_run_naming_it(tmp_path, monkeypatch):
     """An infinite clipping factor (past the finite-norm check) turns parameters
     into NaN inside Adam; the run names one and stops before writing them."""
-    import ppo_ref.train as train_module
+    import ppo_ref.update as update_module
 
-    real = train_module.clip_scale
+    real = update_module.clip_scale
     calls = {"n": 0}
 
     def faulty(norm, max_norm):
         calls["n"] += 1
         return float("inf") if calls["n"] > 2 * 8 else real(norm, max_norm)
 
-    monkeypatch.setattr(train_module, "clip_scale", faulty)
+    monkeypatch.setattr(update_module, "clip_scale", faulty)
     cfg = Config(total_timesteps=4 * 128, num_steps=128, num_minibatches=4, update_epochs=2, checkpoint_every=1,
                  run_dir=str(tmp_path / "run"))
     with pytest.raises(NonFiniteError, match=r"non-finite parameter (pi|v)\.\w+ at iteration 3"):

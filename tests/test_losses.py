@@ -19,7 +19,7 @@ from scipy import stats
 from ppo_ref.core.agent import init_params, policy_mean, value
 from ppo_ref.core.distributions import log_prob
 from ppo_ref.core.losses import (clipped_surrogate, explained_variance, max_tie_weight, normalize_advantages, ppo_loss,
-                            ppo_loss_unchecked, value_loss_terms)
+                            value_loss_terms)
 from ppo_ref.testing import FLOAT64_RTOL, GRAD_RTOL, numerical_gradient, rel_error
 
 OBS_DIM, ACT_DIM = 4, 2
@@ -302,20 +302,3 @@ def test_explained_variance_hand_example():
     np.testing.assert_allclose(explained_variance(np.array([1.0, 2, 3, 5]), np.array([1.0, 2, 3, 4])), 0.85,
                                rtol=FLOAT64_RTOL)
     assert np.isnan(explained_variance(np.zeros(3), np.ones(3)))
-
-
-def test_gradients_written_into_given_arrays_are_the_returned_ones(rng, random_params):
-    """The training loop hands the loss views of the optimiser's packed buffer
-    (``out``): the gradients must land there, be returned as those very arrays, and
-    equal the freshly allocated ones bit for bit, in the same order."""
-    params = random_params(rng, OBS_DIM, ACT_DIM, hidden=(6, 5))
-    batch = _minibatch(rng, params)
-    args = (CLIP, 0.013, 0.7, True, True)
-    loss, grads, info = ppo_loss_unchecked(params, *batch, *args)
-    out = {k: np.full_like(p, np.nan) for k, p in params.items()}
-    loss_out, grads_out, info_out = ppo_loss_unchecked(params, *batch, *args, out=out)
-    assert loss_out == loss and info_out == info
-    assert list(grads_out) == list(grads)
-    for k in params:
-        assert grads_out[k] is out[k], k
-        np.testing.assert_array_equal(out[k], grads[k])

@@ -160,9 +160,8 @@ def _gymnasium_merge(rms, x):
 
 
 def test_one_row_updates_equal_gymnasiums_merge_bit_for_bit(rng):
-    """With one env the statistics merge one row at a time, through a shortcut
-    that leaves out operations that are exact no-ops for a single sample; the
-    numbers must be those of the general merge, bit for bit, over many steps, for
+    """With one env the statistics merge one row at a time; the numbers must be
+    those of gymnasium's merge, bit for bit, over many steps, for
     observation-shaped and reward-shaped (scalar) statistics."""
     for shape, draw in (((3,), lambda: rng.normal([5.0, -2.0, 0.0], [3.0, 0.1, 1e3], size=(1, 3))),
                         ((), lambda: rng.normal(0.5, 2.0, size=1))):

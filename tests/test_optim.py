@@ -122,32 +122,3 @@ def test_linear_lr_schedule(k, expected):
     """K = 4, lr0 = 3e-4: lr_k = (1 - (k - 1) / 4) lr0, so lr_1 = lr0 and lr_K = lr0 / K
     (never 0: the last iteration still learns)."""
     np.testing.assert_allclose(linear_lr(k, 4, 3e-4), expected, rtol=1e-14)
-
-
-def test_packed_adam_equals_adam_step_bit_for_bit(rng):
-    """PackedAdam (the training loop's Adam over one buffer, with scratch arrays
-    and gradients written into its own buffer) against adam_step per named array:
-    the same numbers, bit for bit, over several steps with clipping scales."""
-    from ppo_ref.core.optim import PackedAdam
-
-    shapes = {"w": (7, 5), "b": (5,), "log_std": (2,)}
-    params = {k: rng.normal(size=s) for k, s in shapes.items()}
-    ref_params = {k: p.copy() for k, p in params.items()}
-    opt, ref_opt = adam_init(params), adam_init(ref_params)
-    adam = PackedAdam(params, opt)
-    for step in range(5):
-        grads = {k: rng.normal(size=s) * 10.0 ** -step for k, s in shapes.items()}
-        scale, lr = [1.0, 0.3, 1.0, 0.05, 1.0][step], 3e-4 * (1 - step / 5)
-        if step % 2:  # as the loss does: gradients written straight into the packed buffer
-            for k in shapes:
-                adam.grads[k][...] = grads[k]
-            adam.step(adam.grads, scale, lr)
-        else:
-            adam.step(grads, scale, lr)
-        adam_step(ref_params, {k: g * scale for k, g in grads.items()}, ref_opt, lr)
-    adam.unpack(params, opt)
-    assert opt["t"] == ref_opt["t"] == 5
-    for k in shapes:
-        np.testing.assert_array_equal(params[k], ref_params[k])
-        np.testing.assert_array_equal(opt["m"][k], ref_opt["m"][k])
-        np.testing.assert_array_equal(opt["v"][k], ref_opt["v"][k])

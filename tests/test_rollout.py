@@ -8,10 +8,10 @@ import pytest
 from ppo_ref.core.agent import value
 from ppo_ref.config import Config
 from ppo_ref.envs import make_vector_env
+from ppo_ref.fast import FastEngine
 from ppo_ref.core.normalization import normalize_obs, rms_init, rms_update
 from ppo_ref.rollout import collect_rollout
 from ppo_ref.state import init_state
-from ppo_ref.stopwatch import Stopwatch
 
 
 class CounterEnv(gym.Env):
@@ -61,7 +61,7 @@ def rollout(env_id, num_steps):
         state = init_state(cfg, envs)
         for k in state.params:  # a policy that pushes actions past the bounds
             state.params[k] = state.params[k] + (3.0 if k == "pi.b2" else 0.0)
-        buf, episodes = collect_rollout(cfg, envs, state, 1, Stopwatch())
+        buf, episodes = collect_rollout(cfg, envs, state, FastEngine)
     finally:
         envs.close()
     return state, buf, episodes

@@ -44,10 +44,10 @@ def adam_step(params, grads, state, lr, beta1=ADAM_BETA1, beta2=ADAM_BETA2, eps=
         p -= (lr / (1.0 - beta1**t)) * m / (np.sqrt(v) / np.sqrt(1.0 - beta2**t) + eps)
 
 
-def global_grad_norm(grads, names):
+def global_grad_norm(grads, names=None):
     """Euclidean norm of all gradients taken together as one vector, the squares
-    summed in the order of ``names`` (agent.grad_norm_order)."""
-    return float(np.sqrt(sum(float(np.vdot(grads[k], grads[k])) for k in names)))
+    summed in the order of ``names`` (agent.grad_norm_order; default: the dict's)."""
+    return float(np.sqrt(sum(float(np.vdot(grads[k], grads[k])) for k in (names or grads))))
 
 
 def clip_grad_norm(grads, max_norm, names=None):
@@ -58,7 +58,7 @@ def clip_grad_norm(grads, max_norm, names=None):
     if not grads:
         raise ValueError("grads must hold at least one gradient array, got an empty dict")
     grads = _checked_grads(grads)
-    norm = global_grad_norm(grads, list(grads) if names is None else names)
+    norm = global_grad_norm(grads, names)
     if not np.isfinite(norm):
         raise ValueError(f"grads have a global norm that overflows ({norm}); cannot clip")
     scale = clip_scale(norm, max_norm)
