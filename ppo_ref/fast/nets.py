@@ -57,7 +57,10 @@ def joint_first_layer(params):
     """Both networks' first layers side by side, built once per rollout (the
     parameters do not change during one): ``W = [pi.W0 | v.W0]`` (D, 128) and
     ``b = [pi.b0 | v.b0]`` (128,). Each output column of ``obs @ W`` is the same
-    dot product as in its own network's (D, 64) product."""
+    dot product, summed in the same order, as in its own network's (D, 64)
+    product, because BLAS computes columns in blocks that divide 64 (with widths
+    that are not a multiple of 8, OpenBLAS's x86-64 kernels differ in the last
+    bit: property_tests/test_fast_properties.py)."""
     return (np.concatenate([params["pi.W0"], params["v.W0"]], axis=1),
             np.concatenate([params["pi.b0"], params["v.b0"]]))
 
