@@ -1,0 +1,139 @@
+"""The fast engine is the reference core: the same update on the golden cases, and
+the same training runs bit for bit, on Humanoid-v4 and on Hopper-v4 with a short
+time limit (so that truncations are bootstrapped and reward scalers reset)."""
+
+import csv
+import dataclasses
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from ppo_ref.config import Config, validate
+from ppo_ref.core.losses import ppo_loss
+from ppo_ref.core.optim import adam_init
+from ppo_ref.engines import ReferenceEngine, ReferenceLearner
+from ppo_ref.fast import FastEngine, FastLearner
+from ppo_ref.port.cases import LOSS_CONFIG
+from ppo_ref.port.format import load_case, read_index
+from ppo_ref.train import train
+from ppo_ref.update import update_with_permutations
+
+GOLDEN = "tests/golden"
+SHORT_HOPPER = "ppo_ref_tests/Hopper-limit40-v4"
+HOPPER_LIMIT = 40
+VARYING_METRICS = ("wall_time", "steps_per_second")
+
+
+def _golden_inputs(name):
+    case = next(c for c in read_index(GOLDEN)["cases"] if c["name"] == name)
+    arrays = load_case(GOLDEN, case)
+    return {a["name"]: arrays[a["name"]] for a in case["arrays"] if a["role"] == "input"}
+
+
+def _sub(x, prefix):
+    return {k[len(prefix) + 1:]: v.copy() for k, v in x.items() if k.startswith(prefix + "/")}
+
+
+def test_the_golden_loss_case_on_both_engines():
+    x = _golden_inputs("ppo_loss")
+    options = {k: x[k].item() for k in LOSS_CONFIG}
+    params = _sub(x, "params")
+    mb = {"obs": x["obs"], "actions": x["actions"], "logprobs": x["logprobs_old"], "advantages": x["advantages"],
+          "returns": x["returns"], "values": x["values_old"]}
+    cfg = Config(**options)
+    ref = ReferenceEngine.learner(params, adam_init(params)).loss_and_grads(cfg, mb)
+    fast = FastEngine.learner(params, adam_init(params)).loss_and_grads(cfg, mb)
+    assert fast[0] == ref[0] and fast[2] == ref[2]
+    assert list(fast[1]) == list(ref[1])
+    for k in ref[1]:
+        np.testing.assert_array_equal(fast[1][k], ref[1][k], err_msg=k)
+    np.testing.assert_array_equal(ref[0], ppo_loss(params, x["obs"], x["actions"], x["logprobs_old"],
+                                                   x["advantages"], x["returns"], x["values_old"], **options)[0])
+
+
+def test_the_golden_update_case_on_both_engines():
+    x = _golden_inputs("ppo_update")
+    perms = x["permutations"]
+    cfg = validate(Config(num_envs=1, num_steps=perms.shape[1], num_minibatches=int(x["num_minibatches"]),
+                          update_epochs=int(x["update_epochs"]), max_grad_norm=float(x["max_grad_norm"]),
+                          **{k: x[k].item() for k in LOSS_CONFIG}))
+    results = []
+    for reference_core in (False, True):
+        params, opt = _sub(x, "params"), {"m": _sub(x, "m"), "v": _sub(x, "v"), "t": int(x["t"])}
+        info = update_with_permutations(dataclasses.replace(cfg, reference_core=reference_core), params, opt,
+                                        _sub(x, "batch"), float(x["lr"]), perms)
+        results.append((params, opt, info))
+    (p_fast, o_fast, i_fast), (p_ref, o_ref, i_ref) = results
+    assert i_fast == i_ref and o_fast["t"] == o_ref["t"]
+    for k in p_ref:
+        np.testing.assert_array_equal(p_fast[k], p_ref[k], err_msg=k)
+        np.testing.assert_array_equal(o_fast["m"][k], o_ref["m"][k], err_msg=k)
+        np.testing.assert_array_equal(o_fast["v"][k], o_ref["v"][k], err_msg=k)
+
+
+@pytest.fixture
+def short_hopper():
+    gym.register(SHORT_HOPPER, entry_point="gymnasium.envs.mujoco.hopper_v4:HopperEnv",
+                 max_episode_steps=HOPPER_LIMIT)
+    yield SHORT_HOPPER
+    gym.registry.pop(SHORT_HOPPER)
+
+
+def _train_both_ways(tmp_path, monkeypatch, **config):
+    """The final state, metrics rows and episodes rows of the same 3-iteration run on
+    the fast engine and on the reference core (each learner counts its minibatches,
+    so a run on the wrong engine fails)."""
+    calls = {FastLearner: 0, ReferenceLearner: 0}
+    for learner in calls:
+        def counted(self, cfg, mb, real=learner.loss_and_grads, learner=learner):
+            calls[learner] += 1
+            return real(self, cfg, mb)
+        monkeypatch.setattr(learner, "loss_and_grads", counted)
+    runs = []
+    for reference_core, learner in ((False, FastLearner), (True, ReferenceLearner)):
+        run_dir = tmp_path / f"reference_core={reference_core}"
+        state = train(Config(reference_core=reference_core, run_dir=str(run_dir), **config), progress=False,
+                      log=lambda s: None)
+        with open(run_dir / "metrics.csv", newline="") as f:
+            metrics = [{k: v for k, v in row.items() if k not in VARYING_METRICS} for row in csv.DictReader(f)]
+        with open(run_dir / "episodes.csv", newline="") as f:
+            episodes = list(csv.DictReader(f))
+        runs.append((state, metrics, episodes))
+        assert calls[learner] > 0 and calls[FastLearner if reference_core else ReferenceLearner] == 0
+        calls[learner] = 0
+    return runs
+
+
+def _assert_identical(fast, ref):
+    (s_fast, m_fast, e_fast), (s_ref, m_ref, e_ref) = fast, ref
+    assert m_fast == m_ref and len(m_ref) == 3
+    assert e_fast == e_ref
+    assert list(s_fast.params) == list(s_ref.params)
+    for k in s_ref.params:
+        np.testing.assert_array_equal(s_fast.params[k], s_ref.params[k], err_msg=k)
+        np.testing.assert_array_equal(s_fast.opt["m"][k], s_ref.opt["m"][k], err_msg=k)
+        np.testing.assert_array_equal(s_fast.opt["v"][k], s_ref.opt["v"][k], err_msg=k)
+    assert s_fast.opt["t"] == s_ref.opt["t"]
+    for rms_fast, rms_ref in ((s_fast.obs_rms, s_ref.obs_rms), (s_fast.reward_scaler.rms, s_ref.reward_scaler.rms)):
+        np.testing.assert_array_equal(rms_fast.mean, rms_ref.mean)
+        np.testing.assert_array_equal(rms_fast.var, rms_ref.var)
+        assert rms_fast.count == rms_ref.count
+    np.testing.assert_array_equal(s_fast.reward_scaler.returns, s_ref.reward_scaler.returns)
+    np.testing.assert_array_equal(s_fast.next_obs, s_ref.next_obs)
+    for name in s_ref.rngs:
+        assert s_fast.rngs[name].bit_generator.state == s_ref.rngs[name].bit_generator.state
+
+
+def test_humanoid_trains_bit_for_bit_alike_on_both_engines(tmp_path, monkeypatch):
+    """The reference configuration (one env, 2048 steps, 10 epochs of 32 minibatches)."""
+    _assert_identical(*_train_both_ways(tmp_path, monkeypatch, env_id="Humanoid-v4", total_timesteps=3 * 2048, seed=3))
+
+
+def test_hopper_with_truncations_trains_bit_for_bit_alike_on_both_engines(tmp_path, monkeypatch, short_hopper):
+    """Three envs, a 40-step time limit, an entropy bonus and target_kl: truncations
+    bootstrapped from final observations, multi-row statistics merges, early stops."""
+    runs = _train_both_ways(tmp_path, monkeypatch, env_id=short_hopper, num_envs=3, num_steps=256, total_timesteps=3 * 768,
+                            num_minibatches=8, ent_coef=0.01, target_kl=0.02, seed=3)
+    assert any(int(e["length"]) == HOPPER_LIMIT for e in runs[1][2])  # some episodes were truncated
+    _assert_identical(*runs)
