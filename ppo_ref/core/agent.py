@@ -37,11 +37,9 @@ def param_names(params):
 
 
 def grad_norm_order(params):
-    """The order in which the global gradient norm sums the squared gradients (SPEC 6):
-    the order backpropagation produces them, each network from its output layer
-    back (pi.W2, pi.b2, pi.W1, ..., pi.b0, then v.W2, ..., v.b0), then log_std.
-    A float sum depends on its order in the last bit; ports that sum in this
-    order reproduce ppo_ref's clipping bit for bit."""
+    """The order in which the global gradient norm sums (SPEC 6), backpropagation's:
+    pi.W2, pi.b2, pi.W1, ..., pi.b0, v.W2, ..., v.b0, log_std. A float sum's last
+    bit depends on its order; a port summing in this order clips bit for bit alike."""
     return [name for net in NETWORKS for i in reversed(range(num_layers(params, net)))
             for name in layer_names(net, i)] + ["log_std"]
 

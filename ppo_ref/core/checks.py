@@ -81,3 +81,34 @@ def int_in_range(name, x, low=None, high=None):
         lo, hi = ("-inf" if low is None else low), ("inf" if high is None else high)
         raise ValueError(f"{name} must be in [{lo}, {hi}], got {x}")
     return x
+
+
+def float_arrays(name, arrays, shapes=None):
+    """Each ``arrays[k]`` through :func:`as_float_array` as ``name[k]``, and of the
+    shape ``shapes[k]`` when given."""
+    checked = {k: as_float_array(f"{name}[{k!r}]", a) for k, a in arrays.items()}
+    for k, shape in (shapes or {}).items():
+        if checked[k].shape != shape:
+            raise ValueError(f"{name}[{k!r}] must have the parameter's shape {shape}, got {checked[k].shape}")
+    return checked
+
+
+def check_minibatch(params, obs, actions, logprobs_old, advantages, returns, values_old, norm_adv):
+    """The PPO loss's arguments: every array finite and of the minibatch's shapes,
+    and the parameters fit obs and actions (a size-1 action axis would otherwise
+    broadcast silently). Returns obs and actions as float arrays."""
+    obs, actions = as_float_array("obs", obs, ndim=2), as_float_array("actions", actions, ndim=2)
+    logprobs_old = as_float_array("logprobs_old", logprobs_old, ndim=1)
+    dims_match("actions", actions, 0, "obs", obs, 0)
+    dims_match("logprobs_old", logprobs_old, 0, "obs", obs, 0)
+    for name, arr in (("advantages", advantages), ("returns", returns), ("values_old", values_old)):
+        same_shape(name, as_float_array(name, arr, ndim=1), "logprobs_old", logprobs_old)
+    float_arrays("params", params)
+    last_pi = f"pi.W{sum(1 for k in params if k.startswith('pi.W')) - 1}"
+    dims_match("params['log_std']", params["log_std"], 0, f"params[{last_pi!r}]", params[last_pi], 1)
+    for net in ("pi", "v"):
+        dims_match("obs", obs, 1, f"params['{net}.W0']", params[f"{net}.W0"], 0)
+    dims_match("actions", actions, 1, "params['log_std']", params["log_std"], 0)
+    if norm_adv and obs.shape[0] < 2:
+        raise ValueError(f"norm_adv needs a minibatch of at least 2 samples (std with ddof=1), got {obs.shape[0]}")
+    return obs, actions

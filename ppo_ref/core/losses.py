@@ -10,9 +10,9 @@ logprobs_old (M,), advantages (M,), returns (M,), values_old (M,).
 
 import numpy as np
 
-from .checks import as_float_array, dims_match, real_in_range, same_shape
+from .checks import check_minibatch, real_in_range
 from .distributions import entropy, log_prob, log_prob_grads
-from .mlp import layer_names, mlp_backward, mlp_forward, num_layers
+from .mlp import mlp_backward, mlp_forward
 
 ADV_EPS = 1e-8
 
@@ -74,10 +74,9 @@ def ppo_loss(params, obs, actions, logprobs_old, advantages, returns, values_old
     ``info`` holds ``pg_loss``, ``v_loss``, ``entropy``,
     ``approx_kl`` = mean((rho - 1) - log rho) and ``clipfrac`` = mean(|rho - 1| > eps).
     """
-    obs, actions = _check_batch(params, obs, actions, logprobs_old, advantages, returns, values_old, norm_adv)
+    obs, actions = check_minibatch(params, obs, actions, logprobs_old, advantages, returns, values_old, norm_adv)
     real_in_range("clip_coef", clip_coef, 0.0, low_open=True)
-    real_in_range("ent_coef", ent_coef, 0.0)
-    real_in_range("vf_coef", vf_coef, 0.0)
+    real_in_range("ent_coef", ent_coef, 0.0), real_in_range("vf_coef", vf_coef, 0.0)
     m = obs.shape[0]
     log_std = params["log_std"]
 
@@ -102,36 +101,10 @@ def ppo_loss(params, obs, actions, logprobs_old, advantages, returns, values_old
     grads.update(mlp_backward(dv[:, None], v_cache, need_dx=False)[1])
 
     grads["log_std"] = dlogprob @ dlp_dlog_std - ent_coef  # d entropy / d log_std = 1 per dim
-    info = {
-        "pg_loss": float(pg_loss),
-        "v_loss": float(v_loss),
-        "entropy": ent,
-        "approx_kl": float(np.mean((ratio - 1.0) - logratio)),
-        "clipfrac": float(np.mean(np.abs(ratio - 1.0) > clip_coef)),
-    }
+    info = {"pg_loss": float(pg_loss), "v_loss": float(v_loss), "entropy": ent,
+            "approx_kl": float(np.mean((ratio - 1.0) - logratio)),  # mean((rho - 1) - log rho)
+            "clipfrac": float(np.mean(np.abs(ratio - 1.0) > clip_coef))}
     return float(pg_loss - ent_coef * ent + vf_coef * v_loss), grads, info
-
-
-def _check_batch(params, obs, actions, logprobs_old, advantages, returns, values_old, norm_adv):
-    """Every array finite and of the minibatch's shapes, and the parameters fit obs
-    and actions (a size-1 action axis would otherwise broadcast silently)."""
-    obs, actions = as_float_array("obs", obs, ndim=2), as_float_array("actions", actions, ndim=2)
-    dims_match("actions", actions, 0, "obs", obs, 0)
-    logprobs_old = as_float_array("logprobs_old", logprobs_old, ndim=1)
-    dims_match("logprobs_old", logprobs_old, 0, "obs", obs, 0)
-    for name, arr in (("advantages", advantages), ("returns", returns), ("values_old", values_old)):
-        same_shape(name, as_float_array(name, arr, ndim=1), "logprobs_old", logprobs_old)
-    for name, p in params.items():
-        as_float_array(f"params[{name!r}]", p)
-    last_pi = layer_names("pi", num_layers(params, "pi") - 1)[0]
-    dims_match("params['log_std']", params["log_std"], 0, f"params[{last_pi!r}] (the policy's output)",
-               params[last_pi], 1)
-    for net in ("pi", "v"):
-        dims_match("obs", obs, 1, f"params['{net}.W0']", params[f"{net}.W0"], 0)
-    dims_match("actions", actions, 1, "params['log_std']", params["log_std"], 0)
-    if norm_adv and obs.shape[0] < 2:
-        raise ValueError(f"norm_adv needs a minibatch of at least 2 samples (std with ddof=1), got {obs.shape[0]}")
-    return obs, actions
 
 
 def explained_variance(values, returns):

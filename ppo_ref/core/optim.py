@@ -8,7 +8,7 @@ bias-corrected update written as ``torch.optim.Adam`` computes it: eps is added 
 
 import numpy as np
 
-from .checks import as_float_array, int_in_range, real_in_range
+from .checks import float_arrays, int_in_range, real_in_range
 
 ADAM_BETA1 = 0.9
 ADAM_BETA2 = 0.999
@@ -34,7 +34,7 @@ def adam_step(params, grads, state, lr, beta1=ADAM_BETA1, beta2=ADAM_BETA2, eps=
     lr = real_in_range("lr", lr, 0.0)
     if grads.keys() != params.keys():
         raise ValueError(f"grads must have the parameter names {sorted(params)}, got {sorted(grads)}")
-    grads = _checked_grads(grads, {k: p.shape for k, p in params.items()})
+    grads = float_arrays("grads", grads, {k: p.shape for k, p in params.items()})
     state["t"] += 1
     t = state["t"]
     for k, p in params.items():
@@ -57,7 +57,7 @@ def clip_grad_norm(grads, max_norm, names=None):
     max_norm = real_in_range("max_norm", max_norm, 0.0, low_open=True)
     if not grads:
         raise ValueError("grads must hold at least one gradient array, got an empty dict")
-    grads = _checked_grads(grads)
+    grads = float_arrays("grads", grads)
     norm = global_grad_norm(grads, names)
     if not np.isfinite(norm):
         raise ValueError(f"grads have a global norm that overflows ({norm}); cannot clip")
@@ -69,14 +69,6 @@ def clip_scale(norm, max_norm):
     """``min(1, max_norm / (norm + 1e-6))``: the factor that clips a gradient of
     norm ``norm`` to at most ``max_norm``."""
     return min(1.0, max_norm / (norm + GRAD_NORM_EPS))
-
-
-def _checked_grads(grads, shapes=None):
-    checked = {k: as_float_array(f"grads[{k!r}]", g) for k, g in grads.items()}
-    for k, shape in (shapes or {}).items():
-        if checked[k].shape != shape:
-            raise ValueError(f"grads[{k!r}] must have the parameter's shape {shape}, got {checked[k].shape}")
-    return checked
 
 
 def linear_lr(iteration, num_iterations, lr0):
