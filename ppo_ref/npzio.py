@@ -63,18 +63,21 @@ def read_npz(path, *, max_bytes, expect=None, allowed_dtypes=None):
 
     Names are the member names without the ``.npy`` suffix, in file order; arrays
     are writable and equal to what ``np.load(path, allow_pickle=False)`` returns.
-    Every header is read and checked before any member's data, so a refused file
-    costs a few kilobytes of memory whatever it declares. Raises :class:`NpzError`.
+    Every header is read and checked before any member's data, so a file refused
+    on its headers costs a few kilobytes of memory whatever it declares, and one
+    refused while its data is read costs at most ``max_bytes``. Raises
+    :class:`NpzError`.
 
     path: the file, a str or os.PathLike; messages name it as given.
     max_bytes: the budget for the sum of all members' declared data sizes
         (product of the shape times the item size, headers not counted). Reading
         an accepted file allocates its declared size plus a few hundred kilobytes.
-    expect: optional callable ``expect(name, dtype, shape)`` for members this kind
-        of file does not hold, called with each member's header before any data is
-        read. To refuse the member it raises :class:`NpzError` or returns a message
-        (a str); the error then reads ``"<path>: member '<name>': <message>"``. It
-        returns None to accept the member.
+    expect: optional callable ``expect(name, dtype, shape)`` that refuses members
+        this kind of file should not hold; called in file order with each member's
+        header, after the dtype check and before any data is read (the shape may be
+        absurd). It returns None to accept the member; to refuse it, it raises
+        :class:`NpzError` or returns a message (a str), and the error then reads
+        ``"<path>: member '<name>': <message>"``. Other exceptions propagate.
     allowed_dtypes: optional collection of the dtypes accepted (anything
         ``np.dtype()`` takes; byte order counts). By default: bool, signed and
         unsigned integers, floats, and unicode strings (checkpoints store JSON as
