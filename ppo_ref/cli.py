@@ -1,4 +1,4 @@
-"""Command line: ``ppo-ref train`` and ``ppo-ref eval``.
+"""Command line: ``ppo-ref train``, ``eval``, ``summary``, ``golden``, ``check-port``, ``export-torch``, ``plot``, ``report``.
 
 The train flags are generated from :class:`ppo_ref.config.Config`, the one source
 of names, defaults and help text. Errors the user can fix are printed as one line
@@ -106,8 +106,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, EnvError, CheckpointError, GoldenError, FileExistsError) as err:
+    except (ConfigError, EnvError, CheckpointError, GoldenError) as err:
         parser.exit(2, f"ppo-ref: error: {err}\n")
+    except OSError as err:  # a file that cannot be read or written, or a run directory already in use
+        parser.exit(2, f"ppo-ref: error: {err.strerror}: {err.filename}\n" if err.filename else f"ppo-ref: error: {err}\n")
 
 
 def _train(args):
@@ -159,11 +161,7 @@ def _summary(args):
 def _golden(args):
     from ppo_ref.port.golden import generate
 
-    try:
-        index = generate(args.out_dir)
-    except OSError as err:
-        print(f"ppo-ref: error: cannot write the golden vectors to {args.out_dir}: {err.strerror}", file=sys.stderr)
-        return 2
+    index = generate(args.out_dir)
     print(f"wrote {len(index['cases'])} golden cases and index.json to {args.out_dir}")
     return 0
 
@@ -183,11 +181,7 @@ def _check_port(args):
 def _export_torch(args):
     from ppo_ref.port.export import export_torch
 
-    try:
-        arrays = export_torch(args.checkpoint, args.out)
-    except OSError as err:
-        print(f"ppo-ref: error: cannot write {args.out}: {err.strerror}", file=sys.stderr)
-        return 2
+    arrays = export_torch(args.checkpoint, args.out)
     print(f"wrote {len(arrays)} arrays (CleanRL Agent state dict and obs_rms.*) to {args.out}")
     return 0
 

@@ -114,3 +114,15 @@ def test_bad_checkpoints_are_refused_by_eval_and_resume(trained_run, tmp_path):
         proc = run_cli("train", "--resume", str(path))
         assert_one_line_error(proc, fragment)
         assert path.read_bytes() == before, name
+
+
+def test_files_that_cannot_be_written_are_one_line_errors(trained_run, tmp_path):
+    """golden and export-torch into a path whose parent is a file: one line naming
+    the path, exit code 2, nothing written."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory\n")
+    proc = run_cli("golden", str(blocker / "vectors"))
+    assert_one_line_error(proc, str(blocker))
+    proc = run_cli("export-torch", str(trained_run), str(blocker / "agent.npz"))
+    assert_one_line_error(proc, str(blocker / "agent.npz"))
+    assert blocker.read_text() == "not a directory\n"

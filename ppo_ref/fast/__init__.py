@@ -1,5 +1,5 @@
 """The fast engine: everything in ppo_ref that exists only for speed, giving the
-reference core's numbers bit for bit (tests/test_fast.py checks each piece, and
+reference core's numbers bit for bit (property_tests/test_fast_properties.py checks each piece, and
 tests/test_engines.py whole training runs).
 
 - nets.py   the networks without argument checks; both first layers in one

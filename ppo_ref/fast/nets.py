@@ -2,7 +2,7 @@
 gradients written into given arrays, and both first layers in one product.
 
 The same operations as core/mlp.py and core/agent.py on the same numbers
-(tests/test_fast.py checks each bit for bit).
+(property_tests/test_fast_properties.py checks each bit for bit).
 """
 
 from functools import lru_cache
