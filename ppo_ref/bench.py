@@ -26,7 +26,7 @@ from threadpoolctl import threadpool_limits
 from ppo_ref.core.agent import init_params
 from ppo_ref.run.checkpoint import library_versions
 from ppo_ref.config import Config, validate
-from ppo_ref.envs import make_vector_env
+from ppo_ref.envs.make import make_vector_env
 from ppo_ref.core.optim import adam_init
 from ppo_ref.stopwatch import Stopwatch
 from ppo_ref.train import train

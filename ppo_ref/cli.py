@@ -15,7 +15,7 @@ import numpy as np
 from ppo_ref import __version__
 from ppo_ref.run.checkpoint import CheckpointError
 from ppo_ref.config import Config, ConfigError
-from ppo_ref.envs import EnvError
+from ppo_ref.envs.errors import EnvError
 from ppo_ref.port.format import GoldenError
 
 

@@ -5,7 +5,7 @@ import numpy as np
 from ppo_ref.run import checkpoint as ckpt
 from ppo_ref.core.agent import policy_mean
 from ppo_ref.core.distributions import sample
-from ppo_ref.envs import make_env, probe_spaces
+from ppo_ref.envs.make import make_env, probe_spaces
 from ppo_ref.core.normalization import normalize_obs
 
 

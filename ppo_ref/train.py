@@ -19,7 +19,8 @@ from ppo_ref.core.gae import gae
 from ppo_ref.core.losses import explained_variance
 from ppo_ref.core.optim import linear_lr
 from ppo_ref.engines import get_engine
-from ppo_ref.envs import get_sim_states, make_vector_env, probe_spaces
+from ppo_ref.envs.make import make_vector_env, probe_spaces
+from ppo_ref.envs.simstate import get_sim_states
 from ppo_ref.finite import NonFiniteError
 from ppo_ref.rollout import collect_rollout
 from ppo_ref.run import checkpoint as ckpt

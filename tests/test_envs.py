@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from ppo_ref.envs import threads as envs_module
-from ppo_ref.envs import ThreadVectorEnv, make_env, make_vector_env
+from ppo_ref.envs.make import make_env, make_vector_env
+from ppo_ref.envs.threads import ThreadVectorEnv
 
 SAME_STEP = gym.vector.AutoresetMode.SAME_STEP
 

@@ -7,7 +7,8 @@ import pytest
 
 from ppo_ref.run import checkpoint as ckpt
 from ppo_ref.config import Config
-from ppo_ref.envs import EnvError, check_spaces
+from ppo_ref.envs.errors import EnvError
+from ppo_ref.envs.make import check_spaces
 from ppo_ref.finite import NonFiniteError
 from ppo_ref.train import train
 

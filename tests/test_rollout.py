@@ -7,7 +7,7 @@ import pytest
 
 from ppo_ref.core.agent import value
 from ppo_ref.config import Config
-from ppo_ref.envs import make_vector_env
+from ppo_ref.envs.make import make_vector_env
 from ppo_ref.fast import FastEngine
 from ppo_ref.core.normalization import normalize_obs, rms_init, rms_update
 from ppo_ref.rollout import collect_rollout

@@ -1,11 +1,10 @@
-"""Environments: making them and checking their spaces (make.py), the MuJoCo
-simulator state that checkpoints carry (simstate.py), and a vector env that steps
-its envs on threads (threads.py)."""
+"""Environments, one concern per module:
 
-from ppo_ref.envs.errors import EnvError
-from ppo_ref.envs.make import check_spaces, make_env, make_vector_env, probe_spaces
-from ppo_ref.envs.simstate import get_sim_states, set_sim_states
-from ppo_ref.envs.threads import ThreadVectorEnv
+- make.py      making envs (and vector envs) and checking their spaces
+- simstate.py  the MuJoCo simulator state that checkpoints carry
+- threads.py   a vector env that steps its envs on threads
+- errors.py    EnvError, importable without gymnasium
 
-__all__ = ["EnvError", "ThreadVectorEnv", "check_spaces", "get_sim_states", "make_env", "make_vector_env",
-           "probe_spaces", "set_sim_states"]
+This file imports none of them, so that the porting kit and the command line can
+name EnvError without importing gymnasium or MuJoCo.
+"""

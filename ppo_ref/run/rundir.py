@@ -8,7 +8,7 @@ import numpy as np
 
 from ppo_ref.config import validate
 from ppo_ref.core.normalization import RewardScaler
-from ppo_ref.envs import set_sim_states
+from ppo_ref.envs.simstate import set_sim_states
 from ppo_ref.run import checkpoint as ckpt
 
 
