@@ -77,8 +77,8 @@ def update_rate(cfg, obs_dim, act_dim, epochs=2, seed=0):
     batch = {
         "obs": rng.standard_normal((B, obs_dim)),
         "actions": rng.standard_normal((B, act_dim)),
-        "logprobs": rng.normal(-act_dim * 1.4, 1.0, B),
-        "values": rng.standard_normal(B),
+        "logprobs_old": rng.normal(-act_dim * 1.4, 1.0, B),
+        "values_old": rng.standard_normal(B),
         "advantages": rng.standard_normal(B),
         "returns": rng.standard_normal(B),
     }

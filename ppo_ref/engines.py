@@ -51,8 +51,8 @@ class ReferenceLearner:
         self.params, self.opt = params, opt
 
     def loss_and_grads(self, cfg, mb):
-        return ppo_loss(self.params, mb["obs"], mb["actions"], mb["logprobs"], mb["advantages"], mb["returns"],
-                        mb["values"], clip_coef=cfg.clip_coef, ent_coef=cfg.ent_coef, vf_coef=cfg.vf_coef,
+        return ppo_loss(self.params, mb["obs"], mb["actions"], mb["logprobs_old"], mb["advantages"], mb["returns"],
+                        mb["values_old"], clip_coef=cfg.clip_coef, ent_coef=cfg.ent_coef, vf_coef=cfg.vf_coef,
                         clip_vloss=cfg.clip_vloss, norm_adv=cfg.norm_adv)
 
     def step(self, grads, scale, lr):

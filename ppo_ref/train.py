@@ -86,13 +86,14 @@ def _loop(cfg, envs, state, runlog, stop, progress, log, callback, sw):
             )
             sw.lap("gae")
 
-            # 3. Epochs of minibatch updates on the flattened batch (SPEC 5, 6).
+            # 3. Epochs of minibatch updates on the flattened batch (SPEC 5, 6); the
+            #    rollout's log-probs and values are the "old" ones the loss compares with.
             B = cfg.batch_size
             batch = {
                 "obs": rollout["obs"].reshape(B, -1),
                 "actions": rollout["actions"].reshape(B, -1),
-                "logprobs": rollout["logprobs"].reshape(B),
-                "values": rollout["values"].reshape(B),
+                "logprobs_old": rollout["logprobs"].reshape(B),
+                "values_old": rollout["values"].reshape(B),
                 "advantages": advantages.reshape(B),
                 "returns": returns.reshape(B),
             }
@@ -118,7 +119,7 @@ def _loop(cfg, envs, state, runlog, stop, progress, log, callback, sw):
             "episodic_return": float(np.mean(rets)) if rets else "",
             "episodic_length": float(np.mean([e[2] for e in episodes])) if episodes else "",
             "episodes": len(episodes),
-            "explained_variance": explained_variance(batch["values"], batch["returns"]),
+            "explained_variance": explained_variance(batch["values_old"], batch["returns"]),
             "learning_rate": lr,
             **diag,
         })

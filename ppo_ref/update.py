@@ -28,7 +28,7 @@ def update_with_permutations(cfg, params, opt, batch, lr, perms):
     port can replay an update without numpy's generator. Updates ``params`` and the
     Adam state ``opt`` in place, on the engine ``cfg.reference_core`` chooses.
 
-    batch: obs (B, D), actions (B, A), logprobs (B,), values (B,), advantages (B,),
+    batch: obs (B, D), actions (B, A), logprobs_old (B,), values_old (B,), advantages (B,),
     returns (B,). perms: one permutation of range(B) per epoch, e.g. an int array
     (update_epochs, B); epoch e uses minibatches ``perms[e][j*mb:(j+1)*mb]``.
     Returns the diagnostics averaged over the minibatches that ran.

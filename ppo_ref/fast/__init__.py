@@ -58,8 +58,8 @@ class FastLearner:
         self.params = self.adam.params
 
     def loss_and_grads(self, cfg, mb):
-        return ppo_loss(self.params, mb["obs"], mb["actions"], mb["logprobs"], mb["advantages"], mb["returns"],
-                        mb["values"], cfg.clip_coef, cfg.ent_coef, cfg.vf_coef, cfg.clip_vloss, cfg.norm_adv,
+        return ppo_loss(self.params, mb["obs"], mb["actions"], mb["logprobs_old"], mb["advantages"], mb["returns"],
+                        mb["values_old"], cfg.clip_coef, cfg.ent_coef, cfg.vf_coef, cfg.clip_vloss, cfg.norm_adv,
                         out=self.adam.grads)
 
     def step(self, grads, scale, lr):

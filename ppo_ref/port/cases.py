@@ -26,6 +26,9 @@ from ppo_ref.core.optim import adam_step, clip_grad_norm
 from ppo_ref.update import update_with_permutations
 
 OBS_DIM, ACT_DIM = 5, 3
+# The loss's and the update's names for a batch's log-probs and values (the
+# ppo_update case's index lists them as batch/logprobs and batch/values).
+OLD_NAMES = {"logprobs": "logprobs_old", "values": "values_old"}
 LOSS_CONFIG = {"clip_coef": 0.2, "ent_coef": 0.01, "vf_coef": 0.5, "clip_vloss": True, "norm_adv": True}
 INFO_MEANINGS = {
     "pg_loss": "policy loss L_pi = mean(max(-A rho, -A clip(rho, 1 - clip_coef, 1 + clip_coef)))",
@@ -182,9 +185,8 @@ def _gae_outputs(x):
 def _loss_inputs(rng):
     params = _params(rng)
     b = _batch(rng, params, 8, "M")
-    names = {"logprobs": "logprobs_old", "values": "values_old"}
     return (_named("params", params, "parameters")
-            + [(names.get(k, k), arr, meaning) for k, (arr, meaning) in b.items()]
+            + [(OLD_NAMES.get(k, k), arr, meaning) for k, (arr, meaning) in b.items()]
             + _loss_options())
 
 
@@ -249,7 +251,8 @@ def _update_outputs(x):
         raise ValueError(f"permutations must have shape (update_epochs, B) = {(cfg.update_epochs, B)}, "
                          f"got {perms.shape}")
     params, opt = _sub(x, "params"), {"m": _sub(x, "m"), "v": _sub(x, "v"), "t": int(x["t"])}
-    info = update_with_permutations(cfg, params, opt, _sub(x, "batch"), float(x["lr"]), perms)
+    batch = {OLD_NAMES.get(k, k): v for k, v in _sub(x, "batch").items()}
+    info = update_with_permutations(cfg, params, opt, batch, float(x["lr"]), perms)
     return (_named("params_after", params, "parameters after the update")
             + _named("m_after", opt["m"], "Adam first moment after the update")
             + _named("v_after", opt["v"], "Adam second moment after the update")
