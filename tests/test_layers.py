@@ -1,15 +1,16 @@
 """Tests of ppo_ref.core.layers: linear and tanh forward/backward pairs, orthogonal init.
 
-Backward passes are checked against central finite differences in float64 with a
-random upstream gradient ``dout`` (loss = (out * dout).sum()), so that a wrong
-transpose or a missing sum cannot hide behind an all-ones upstream.
+Backward passes are checked against central finite differences in float64
+(testing.check_grads) with a random upstream gradient ``dout``
+(loss = (out * dout).sum()), so that a wrong transpose or a missing sum cannot hide
+behind an all-ones upstream.
 """
 
 import numpy as np
 import pytest
 
 from ppo_ref.core.layers import linear_backward, linear_forward, orthogonal, tanh_backward, tanh_forward
-from ppo_ref.testing import FLOAT64_RTOL, GRAD_RTOL, numerical_gradient, rel_error
+from ppo_ref.testing import FLOAT64_RTOL, check_grads
 
 
 def test_linear_forward_is_x_at_W_plus_b_by_naive_loop(rng):
@@ -26,7 +27,8 @@ def test_linear_forward_is_x_at_W_plus_b_by_naive_loop(rng):
 
 
 def test_linear_backward_matches_finite_differences(rng):
-    """dL/dx, dL/dW and dL/db of L = sum(linear(x, W, b) * dout) for random dout."""
+    """dL/dx, dL/dW and dL/db of L = sum(linear(x, W, b) * dout) for random dout,
+    each of its array's shape."""
     x = rng.normal(size=(7, 4))
     W = rng.normal(size=(4, 3))
     b = rng.normal(size=3)
@@ -37,10 +39,7 @@ def test_linear_backward_matches_finite_differences(rng):
 
     _, cache = linear_forward(x, W, b)
     dx, dW, db = linear_backward(dout, cache)
-    assert dx.shape == x.shape and dW.shape == W.shape and db.shape == b.shape
-    assert rel_error(dx, numerical_gradient(loss, x)) < GRAD_RTOL
-    assert rel_error(dW, numerical_gradient(loss, W)) < GRAD_RTOL
-    assert rel_error(db, numerical_gradient(loss, b)) < GRAD_RTOL
+    check_grads(loss, {"x": x, "W": W, "b": b}, {"x": dx, "W": dW, "b": db})
 
 
 def test_tanh_forward_and_backward(rng):
@@ -54,8 +53,7 @@ def test_tanh_forward_and_backward(rng):
     def loss():
         return float(np.sum(tanh_forward(x)[0] * dout))
 
-    dx = tanh_backward(dout, cache)
-    assert rel_error(dx, numerical_gradient(loss, x)) < GRAD_RTOL
+    check_grads(loss, x, tanh_backward(dout, cache))
 
 
 @pytest.mark.parametrize("n_in, n_out", [(3, 64), (64, 64), (64, 2), (64, 1), (17, 5)])
@@ -66,7 +64,7 @@ def test_orthogonal_shape_and_gram_matrix(n_in, n_out, gain):
     W = orthogonal(np.random.default_rng(0), n_in, n_out, gain)
     assert W.shape == (n_in, n_out)
     gram = W.T @ W if n_in >= n_out else W @ W.T
-    np.testing.assert_allclose(gram, gain**2 * np.eye(min(n_in, n_out)), atol=1e-12)
+    np.testing.assert_allclose(gram, gain**2 * np.eye(min(n_in, n_out)), atol=FLOAT64_RTOL)
 
 
 @pytest.mark.parametrize("n_in, n_out", [(3, 8), (8, 3), (5, 5)])
@@ -87,9 +85,9 @@ def test_orthogonal_is_torch_qr_with_positive_diagonal(n_in, n_out):
     else:
         g_tall, q = G.T, W / gain
     r = q.T @ g_tall
-    np.testing.assert_allclose(np.tril(r, -1), 0.0, atol=1e-12)
+    np.testing.assert_allclose(np.tril(r, -1), 0.0, atol=FLOAT64_RTOL)
     assert np.all(np.diag(r) > 0)
-    np.testing.assert_allclose(q @ r, g_tall, atol=1e-12)
+    np.testing.assert_allclose(q @ r, g_tall, atol=FLOAT64_RTOL)
 
 
 def test_orthogonal_same_seed_same_matrix():
