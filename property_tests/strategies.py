@@ -1,4 +1,4 @@
-"""Hypothesis strategies for the property tests, and the tolerances they add.
+"""Hypothesis strategies for the property tests, and their comparison helper.
 
 Every strategy of the property suite lives here, so that the ranges the
 properties are claimed on can be read in one place:
@@ -11,9 +11,10 @@ properties are claimed on can be read in one place:
 - log standard deviations lie in [LOG_STD_MIN, LOG_STD_MAX], the range a policy
   visits in practice, so that ``(a - mu) / sigma`` stays moderate.
 
-Tolerances come from :mod:`ppo_ref.testing`. Absolute tolerances are always
-``FLOAT64_RTOL`` times a *scale*: the magnitude of the terms a result was summed
-from, which bounds its round-off even when the result itself cancels to ~0.
+Every tolerance comes from :mod:`ppo_ref.testing`; the bounds here are input
+ranges. Absolute tolerances are always ``FLOAT64_RTOL`` times a *scale*
+(:func:`assert_close`): the magnitude of the terms a result was summed from, which
+bounds its round-off even when the result itself cancels to ~0.
 """
 
 from typing import NamedTuple
@@ -22,7 +23,7 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from ppo_ref.testing import FD_STEP, FLOAT64_RTOL
+from ppo_ref.testing import FLOAT64_RTOL
 
 BOUND = 10.0
 """Magnitude bound of generic floats (actions, means, rewards, values, advantages)."""
@@ -38,11 +39,6 @@ OBS_BOUND = 1e3
 
 MAX_T, MAX_N, MAX_A = 12, 4, 5
 """Largest rollout length, number of envs and action dimension drawn."""
-
-KINK_MARGIN = 100.0 * FD_STEP
-"""A central difference is compared with an analytic derivative only at points at
-least this far (in the differentiated variable) from a kink of a clip or a max."""
-
 
 def assert_close(actual, expected, scale, rtol=FLOAT64_RTOL):
     """``|actual - expected| <= rtol * (|expected| + scale)``, elementwise.

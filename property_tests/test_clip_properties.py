@@ -2,16 +2,17 @@
 
 Oracles: the paper's form of the objective, ``min(rho A, clip(rho) A)``; SPEC 5's
 case-by-case statement of the derivative, written as plain branches per sample;
-central differences away from the kinks of the clip and of the max.
+central differences (testing.check_grads) away from the kinks of the clip and of
+the max.
 """
 
 import numpy as np
 from hypothesis import given
 
 from ppo_ref.core.losses import clipped_surrogate, value_loss_terms
-from ppo_ref.testing import GRAD_RTOL, numerical_gradient, rel_error
+from ppo_ref.testing import KINK_MARGIN, check_grads
 
-from .strategies import KINK_MARGIN, assert_close, surrogate_inputs, value_loss_inputs
+from .strategies import assert_close, surrogate_inputs, value_loss_inputs
 
 
 def surrogate_slope_by_cases(rho, adv, clip_coef):
@@ -46,10 +47,10 @@ def test_surrogate_slope_is_zero_exactly_where_the_clipped_term_is_strictly_larg
     np.testing.assert_array_equal(slope, expected)
 
 
-def fd_slope(loss_fn, x_i):
-    """Central difference of a per-sample loss in its one variable."""
+def check_slope(loss_fn, x_i, slope_i):
+    """check_grads for a per-sample loss ``loss_fn(x)`` of its one variable x = [x_i]."""
     x = np.array([x_i])
-    return numerical_gradient(lambda: float(loss_fn(x)[0]), x)[0]
+    check_grads(lambda: float(loss_fn(x)[0]), x, np.array([slope_i]))
 
 
 @given(surrogate_inputs())
@@ -59,8 +60,7 @@ def test_surrogate_slope_matches_central_differences_away_from_the_clip_bounds(i
     for i, rho in enumerate(ratio):
         if min(abs(rho - (1.0 - clip_coef)), abs(rho - (1.0 + clip_coef))) <= KINK_MARGIN:
             continue
-        numeric = fd_slope(lambda r, i=i: clipped_surrogate(r, adv[i:i + 1], clip_coef)[0], rho)
-        assert rel_error(slope[i], numeric) < GRAD_RTOL
+        check_slope(lambda r, i=i: clipped_surrogate(r, adv[i:i + 1], clip_coef)[0], rho, slope[i])
 
 
 @given(value_loss_inputs())
@@ -117,4 +117,4 @@ def test_value_loss_slope_matches_central_differences_away_from_kinks(inputs):
         def loss(x, i=i):
             return value_loss_terms(x, values_old[i:i + 1], returns[i:i + 1], clip_coef, clip_vloss=True)[0]
 
-        assert rel_error(slope[i], fd_slope(loss, v[i])) < GRAD_RTOL
+        check_slope(loss, v[i], slope[i])
