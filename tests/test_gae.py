@@ -2,13 +2,13 @@
 
 Hand-computed tables in the style of rlax / Stable-Baselines3: small T, numbers
 chosen to be exact in binary (gamma = lambda = 0.5), each expected value worked
-out by hand in a comment. The randomised checks use oracles written
-independently here: the TD error formula, a naive discounted-return loop, and the
-O(T^2) sum of discounted TD errors.
+out by hand in a comment. The general properties (lambda = 0 gives the TD error,
+lambda = 1 the discounted return, the recursion equals the O(T^2) sum, what a
+termination, a truncation or an episode end changes, envs never mix) are proven
+on generated rollouts in property_tests/test_gae_properties.py.
 """
 
 import numpy as np
-import pytest
 
 from ppo_ref.core.gae import gae
 from ppo_ref.testing import FLOAT64_RTOL
@@ -76,117 +76,21 @@ def test_hand_table_terminated_and_truncated():
 
 def test_bootstrap_truncation_false_treats_truncation_as_termination():
     """The compatibility switch reproduces CleanRL/baselines: truncated == terminated."""
-    adv, _ = gae(R5, V5, V5_NEXT, TERM5, TRUNC5, GAMMA, LAM, bootstrap_truncation=False)
+    adv, ret = gae(R5, V5, V5_NEXT, TERM5, TRUNC5, GAMMA, LAM, bootstrap_truncation=False)
     np.testing.assert_allclose(adv, ADV5_NO_BOOTSTRAP, rtol=FLOAT64_RTOL)
-    as_terminated, _ = gae(R5, V5, V5_NEXT, TERM5 | TRUNC5, np.zeros(5, bool), GAMMA, LAM)
-    np.testing.assert_allclose(as_terminated, ADV5_NO_BOOTSTRAP, rtol=FLOAT64_RTOL)
+    np.testing.assert_allclose(ret, ADV5_NO_BOOTSTRAP + V5, rtol=FLOAT64_RTOL)
 
 
-def test_truncated_and_terminated_differ_only_by_the_bootstrap_term():
-    """Moving the end flag at t = 3 from truncated to terminated changes delta_3 by
-    exactly gamma * v'_3 and, through the recursion, only the rows of that episode."""
-    a_trunc, _ = gae(R5, V5, V5_NEXT, TERM5, TRUNC5, GAMMA, LAM)
-    a_term, _ = gae(R5, V5, V5_NEXT, TERM5 | TRUNC5, np.zeros(5, bool), GAMMA, LAM)
-    diff = a_trunc - a_term
-    # rows 2 and 3 form the episode; row 3 gains gamma v'_3 = 2, row 2 gains 0.25 * 2.
-    np.testing.assert_allclose(diff, [0.0, 0.0, 0.5, 2.0, 0.0], atol=1e-15)
+def test_batched_hand_table():
+    """A (T, N) call on two envs with the same rewards and values but different
+    flags: env 0 is the table above (terminated at t = 1, truncated at t = 3), env 1
+    terminates at both steps, which is the table without truncation bootstrapping.
+    Each column gets its own table's numbers: envs never mix."""
+    def columns(env_0, env_1):
+        return np.stack([env_0, env_1], axis=1)
 
-
-def _random_rollout(rng, shape, p_term=0.15, p_trunc=0.1):
-    """Random rewards and values with consistent next values: v'_t = v_{t+1}
-    inside an episode, a separate final-observation value where it ends. Besides
-    the random episode ends, every env terminates at T // 3 and is truncated at
-    2 T // 3, so both kinds of end always occur."""
-    r = rng.normal(size=shape)
-    v = rng.normal(size=shape)
-    term = rng.random(shape) < p_term
-    trunc = (rng.random(shape) < p_trunc) & ~term
-    t_len = shape[0]
-    term[t_len // 3], trunc[t_len // 3] = True, False
-    term[2 * t_len // 3], trunc[2 * t_len // 3] = False, True
-    v_next = rng.normal(size=shape)
-    cont = ~(term | trunc)[:-1]
-    v_next[:-1][cont] = v[1:][cont]
-    return r, v, v_next, term, trunc
-
-
-def test_batched_shape_agrees_column_by_column(rng):
-    """A (T, N) call equals N independent (T,) calls: envs never mix. The first
-    column is the hand table above, so the batched path is also pinned by hand."""
-    r, v, v_next, term, trunc = _random_rollout(rng, (5, 3))
-    r[:, 0], v[:, 0], v_next[:, 0], term[:, 0], trunc[:, 0] = R5, V5, V5_NEXT, TERM5, TRUNC5
-    adv, ret = gae(r, v, v_next, term, trunc, 0.5, 0.5)
-    assert adv.shape == ret.shape == (5, 3)
-    np.testing.assert_allclose(adv[:, 0], ADV5_BOOTSTRAP, rtol=FLOAT64_RTOL)
-    for n in range(3):
-        a1, r1 = gae(r[:, n], v[:, n], v_next[:, n], term[:, n], trunc[:, n], 0.5, 0.5)
-        np.testing.assert_array_equal(adv[:, n], a1)
-        np.testing.assert_array_equal(ret[:, n], r1)
-
-
-@pytest.mark.parametrize("bootstrap", [True, False])
-def test_lambda_zero_gives_the_td_error(rng, bootstrap):
-    """lambda = 0: A_t = delta_t = r_t + gamma (1 - end_t) v'_t - v_t, where end is
-    terminated (or, without truncation bootstrapping, terminated or truncated)."""
-    gamma = 0.97
-    r, v, v_next, term, trunc = _random_rollout(rng, (20, 4))
-    end = term if bootstrap else term | trunc
-    delta = r + gamma * np.where(end, 0.0, v_next) - v
-    adv, ret = gae(r, v, v_next, term, trunc, gamma, 0.0, bootstrap_truncation=bootstrap)
-    np.testing.assert_allclose(adv, delta, rtol=FLOAT64_RTOL, atol=1e-14)
-    np.testing.assert_allclose(ret, delta + v, rtol=FLOAT64_RTOL, atol=1e-14)
-
-
-def _discounted_return_to_episode_end(r, v_next, term, trunc, gamma, t):
-    """Naive loop: sum_l gamma^l r_{t+l} until the episode or the rollout ends,
-    plus gamma^(l+1) v'_{t+l} unless it ended by termination."""
-    total, discount = 0.0, 1.0
-    for k in range(t, len(r)):
-        total += discount * r[k]
-        discount *= gamma
-        if term[k]:
-            return total
-        if trunc[k] or k == len(r) - 1:
-            return total + discount * v_next[k]
-    raise AssertionError("unreachable")
-
-
-def test_lambda_one_gives_discounted_return_minus_value(rng):
-    """lambda = 1: A_t = (discounted return to the episode end, bootstrapped by v'
-    on truncation or at the rollout end) - v_t. The sum of TD errors telescopes
-    because v'_t = v_{t+1} inside an episode."""
-    gamma = 0.9
-    r, v, v_next, term, trunc = _random_rollout(rng, (25,))
-    expected = np.array([_discounted_return_to_episode_end(r, v_next, term, trunc, gamma, t) for t in range(25)]) - v
-    adv, _ = gae(r, v, v_next, term, trunc, gamma, 1.0)
-    np.testing.assert_allclose(adv, expected, rtol=1e-12, atol=1e-12)
-
-
-def test_recursion_agrees_with_the_quadratic_sum(rng):
-    """A_t = sum_l (gamma lambda)^l delta_{t+l}, summed up to and including the
-    step where the episode (or the rollout) ends."""
-    gamma, lam = 0.95, 0.8
-    r, v, v_next, term, trunc = _random_rollout(rng, (30,))
-    delta = r + gamma * np.where(term, 0.0, v_next) - v
-    done = term | trunc
-    expected = np.zeros(30)
-    for t in range(30):
-        for k in range(t, 30):
-            expected[t] += (gamma * lam) ** (k - t) * delta[k]
-            if done[k]:
-                break
-    adv, _ = gae(r, v, v_next, term, trunc, gamma, lam)
-    np.testing.assert_allclose(adv, expected, rtol=1e-12, atol=1e-12)
-
-
-def test_last_step_uses_next_value_only(rng):
-    """A_{T-1} = delta_{T-1} = r + gamma v'_{T-1} - v_{T-1}: the rollout's last step
-    looks at v' and nothing past the rollout; it does not depend on earlier rows."""
-    gamma, lam = 0.99, 0.95
-    r, v, v_next, term, trunc = _random_rollout(rng, (6, 2))
-    term[-1], trunc[-1] = False, [False, True]  # env 0 runs on past the rollout, env 1 is truncated
-    adv, _ = gae(r, v, v_next, term, trunc, gamma, lam)
-    np.testing.assert_allclose(adv[-1], r[-1] + gamma * v_next[-1] - v[-1], rtol=FLOAT64_RTOL)
-    r2 = r.copy()
-    r2[:-1] += 100.0
-    np.testing.assert_array_equal(gae(r2, v, v_next, term, trunc, gamma, lam)[0][-1], adv[-1])
+    adv, ret = gae(columns(R5, R5), columns(V5, V5), columns(V5_NEXT, V5_NEXT),
+                   columns(TERM5, TERM5 | TRUNC5), columns(TRUNC5, np.zeros(5, bool)), GAMMA, LAM)
+    assert adv.shape == ret.shape == (5, 2)
+    np.testing.assert_allclose(adv, columns(ADV5_BOOTSTRAP, ADV5_NO_BOOTSTRAP), rtol=FLOAT64_RTOL)
+    np.testing.assert_allclose(ret, columns(ADV5_BOOTSTRAP + V5, ADV5_NO_BOOTSTRAP + V5), rtol=FLOAT64_RTOL)
