@@ -247,7 +247,7 @@ def reward_sequences(draw):
 VALUE_CORRUPTIONS = ("nan", "inf", "-inf", "empty", "strings")
 """Corruptions that make an array invalid whatever the other arguments are."""
 
-SHAPE_CORRUPTIONS = ("extra_axes", "shorter")
+SHAPE_CORRUPTIONS = ("extra_axes", "shorter", "longer")
 """Corruptions that break an array's shape against its partners."""
 
 
@@ -272,4 +272,6 @@ def corrupt(arr, kind, position):
         return arr[None, None]
     if kind == "shorter":
         return arr[..., :-1] if arr.shape[-1] > 1 else arr[..., :0]
+    if kind == "longer":
+        return np.concatenate([arr, arr[..., :1]], axis=-1)
     raise ValueError(f"unknown corruption {kind!r}")

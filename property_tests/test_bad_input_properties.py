@@ -1,14 +1,23 @@
 """Bad input to the public numerical functions: NaN, inf, empty arrays, strings and
-broken shapes, in any argument, raise ValueError or TypeError with a message
-naming the argument (or, for a shape clash, one of the two arguments that clash),
-never a silent NaN or a traceback from deep inside numpy."""
+broken shapes (extra axes, a last axis one shorter or one longer), in any array
+argument, raise TypeError (strings) or ValueError (the rest) whose message starts
+with the argument's name as a whole word (STYLE 9) -- or, for a shape clash, the
+name of one of the arguments that clash -- never a silent NaN or a traceback from
+deep inside numpy.
+
+tests/test_bad_input.py has the cases this generator does not make: scalars out of
+range, flags, gradient dicts, parameters, arrays consistently empty, too few axes,
+and shape clashes where the message must name one argument in particular.
+"""
+
+import re
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ppo_ref.core import distributions, gae, losses, normalization
+from ppo_ref.core import distributions, gae, layers, losses, normalization
 from ppo_ref.core.agent import init_params
 
 from .strategies import SHAPE_CORRUPTIONS, VALUE_CORRUPTIONS, corrupt, corruption
@@ -34,6 +43,10 @@ def _ppo_loss(rng):
             "returns": rng.normal(size=8), "values_old": rng.normal(size=8)}
 
 
+def _linear(rng):
+    return {"x": rng.normal(size=(4, 3)), "W": rng.normal(size=(3, 2)), "b": rng.normal(size=2)}
+
+
 PARAMS = init_params(np.random.default_rng(0), 5, 3)
 
 # name -> (valid float arrays, call, {argument: arguments a shape clash may be reported under})
@@ -44,7 +57,10 @@ TARGETS = {
            {"mu_p": {"mu_p", "mu_q", "log_std_p"}, "log_std_p": {"mu_p", "log_std_p"},
             "mu_q": {"mu_p", "mu_q", "log_std_q"}, "log_std_q": {"mu_q", "log_std_q"}}),
     "entropy": (lambda rng: {"log_std": rng.normal(size=3)}, lambda x: distributions.entropy(**x),
-                {"log_std": {"log_std"}}),  # any length is valid: only extra axes clash
+                {"log_std": {"log_std"}}),
+    "sample": (lambda rng: {"mu": rng.normal(size=(4, 3)), "log_std": rng.normal(size=3) * 0.1},
+               lambda x: distributions.sample(np.random.default_rng(0), **x),
+               {"mu": {"mu", "log_std"}, "log_std": {"mu", "log_std"}}),
     "gae": (_gae, lambda x: gae.gae(**x, terminated=np.zeros((6, 2), bool), truncated=np.zeros((6, 2), bool),
                                      gamma=0.99, gae_lambda=0.95),
             {k: {"rewards", "values", "next_values"} for k in ("rewards", "values", "next_values")}),
@@ -57,7 +73,15 @@ TARGETS = {
                      lambda x: normalization.scale_reward(normalization.reward_scaler_init(2), **x,
                                                           dones=np.zeros(2, bool), gamma=0.99),
                      {"rewards": {"rewards"}}),
+    "linear_forward": (_linear, lambda x: layers.linear_forward(**x),
+                       {"x": {"x", "W"}, "W": {"x", "W", "b"}, "b": {"W", "b"}}),
 }
+
+SHAPE_KINDS = {
+    "entropy": ("extra_axes",),  # a log_std of any length is valid: only extra axes clash
+    "sample": ("shorter", "longer"),  # mu may have any leading axes, so extra ones are valid
+}
+"""Shape corruptions that make a call invalid, where not all of SHAPE_CORRUPTIONS do."""
 
 
 @pytest.mark.parametrize("target", sorted(TARGETS))
@@ -65,12 +89,15 @@ TARGETS = {
 def test_corrupted_argument_is_refused_by_name(target, data, seed):
     make, call, partners = TARGETS[target]
     args = make(np.random.default_rng(seed))
+    call(dict(args))  # valid as drawn: what fails below is the corruption
     name = data.draw(st.sampled_from(sorted(args)), label="argument")
-    kinds = VALUE_CORRUPTIONS + (("extra_axes",) if target == "entropy" else SHAPE_CORRUPTIONS)
+    kinds = VALUE_CORRUPTIONS + SHAPE_KINDS.get(target, SHAPE_CORRUPTIONS)
     kind, position = data.draw(corruption(kinds), label="corruption")
     args[name] = corrupt(args[name], kind, position)
-    with pytest.raises((ValueError, TypeError)) as err:
+    expected = TypeError if kind == "strings" else ValueError
+    with pytest.raises(expected) as err:
         call(args)
     message = str(err.value)
     names = {name} if kind in VALUE_CORRUPTIONS else partners[name]
-    assert any(n in message for n in names), f"{kind} in {name!r}: message {message!r} names none of {names}"
+    starts_with_a_name = r"^(" + "|".join(re.escape(n) for n in sorted(names)) + r")(?!\w)"
+    assert re.match(starts_with_a_name, message), f"{kind} in {name!r}: message {message!r} starts with none of {names}"

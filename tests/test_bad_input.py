@@ -2,9 +2,15 @@
 message starts with the offending argument's name as a whole word (STYLE 9),
 instead of a traceback from deep inside numpy or a silent NaN.
 
-Each case starts from a valid call and breaks exactly one argument: mismatched
-shapes, wrong ndim, NaN or inf, negative gamma, lambda outside [0, 1], empty
-arrays, string dtype, and, where a function takes them, out-of-range scalars.
+Each case starts from a valid call and breaks one argument (or makes the arrays
+consistently empty). Only the cases property_tests/test_bad_input_properties.py
+does not generate are here: scalars out of range or of the wrong type (gamma,
+gae_lambda, coefficients, lr, max_norm, iteration numbers), flags, gradient
+dicts, parameter dicts, arrays consistently empty or with too few axes, and shape
+clashes whose message must name one argument in particular. NaN, inf, empty
+arrays, strings and broken shapes in each array argument of log_prob, kl,
+entropy, sample, gae, ppo_loss, rms_update, scale_reward and linear_forward are
+generated there.
 """
 
 import re
@@ -36,10 +42,6 @@ MU, LOG_STD, ACT = np.zeros((4, 2)), np.zeros(2), np.ones((4, 2))
 
 def _log_prob(a=ACT, mu=MU, log_std=LOG_STD):
     return distributions.log_prob(a, mu, log_std)
-
-
-def _entropy(log_std=LOG_STD):
-    return distributions.entropy(log_std)
 
 
 def _kl(mu_p=MU, log_std_p=LOG_STD, mu_q=MU, log_std_q=LOG_STD):
@@ -98,7 +100,7 @@ def _linear_forward(x=np.zeros((4, 3)), W=np.zeros((3, 2)), b=np.zeros(2)):
 
 def test_the_valid_calls_succeed():
     """Every case below breaks one argument of one of these calls."""
-    for call in (_log_prob, _entropy, _kl, _sample, _gae, _ppo_loss, _rms_update, _scale_reward, _adam_step,
+    for call in (_log_prob, _kl, _sample, _gae, _ppo_loss, _rms_update, _scale_reward, _adam_step,
                  _clip_grad_norm, _linear_forward):
         call()
     assert optim.linear_lr(1, 10, 3e-4) == 3e-4
@@ -113,43 +115,23 @@ CASES = [
     ("log_prob mu vs log_std", lambda: _log_prob(mu=np.zeros((4, 3))), ValueError, "mu"),
     ("log_prob log_std ndim", lambda: _log_prob(log_std=np.zeros((1, 2))), ValueError, "log_std"),
     ("log_prob mu ndim 0", lambda: _log_prob(mu=np.float64(0.0)), ValueError, "mu"),
-    ("log_prob a nan", lambda: _log_prob(a=_with(ACT, (1, 1), NAN)), ValueError, "a"),
-    ("log_prob mu inf", lambda: _log_prob(mu=_with(MU, (0, 0), -INF)), ValueError, "mu"),
-    ("log_prob log_std inf", lambda: _log_prob(log_std=_with(LOG_STD, 1, INF)), ValueError, "log_std"),
     ("log_prob empty", lambda: _log_prob(a=np.zeros((0, 2)), mu=np.zeros((0, 2))), ValueError, "mu"),
     ("log_prob empty log_std", lambda: _log_prob(a=np.zeros((4, 0)), mu=np.zeros((4, 0)), log_std=np.zeros(0)),
      ValueError, "mu"),
-    ("log_prob a strings", lambda: _log_prob(a=_strings((4, 2))), TypeError, "a"),
-    ("log_prob log_std strings", lambda: _log_prob(log_std=_strings(2)), TypeError, "log_std"),
-    # distributions.entropy
-    ("entropy ndim", lambda: _entropy(np.zeros((2, 2))), ValueError, "log_std"),
-    ("entropy nan", lambda: _entropy(_with(LOG_STD, 0, NAN)), ValueError, "log_std"),
-    ("entropy empty", lambda: _entropy(np.zeros(0)), ValueError, "log_std"),
-    ("entropy strings", lambda: _entropy(_strings(2)), TypeError, "log_std"),
     # distributions.kl
     ("kl mu_p vs mu_q", lambda: _kl(mu_q=np.zeros((5, 2))), ValueError, "mu_p"),
     ("kl mu_q vs log_std_q", lambda: _kl(log_std_q=np.zeros(3)), ValueError, "mu_q"),
     ("kl log_std_p ndim", lambda: _kl(log_std_p=np.float64(0.0)), ValueError, "log_std_p"),
-    ("kl mu_q nan", lambda: _kl(mu_q=_with(MU, (3, 1), NAN)), ValueError, "mu_q"),
-    ("kl log_std_p inf", lambda: _kl(log_std_p=_with(LOG_STD, 0, INF)), ValueError, "log_std_p"),
     ("kl empty", lambda: _kl(mu_p=np.zeros((0, 2)), mu_q=np.zeros((0, 2))), ValueError, "mu_p"),
-    ("kl strings", lambda: _kl(mu_p=_strings((4, 2))), TypeError, "mu_p"),
     # distributions.sample
     ("sample mu vs log_std", lambda: _sample(log_std=np.zeros(3)), ValueError, "mu"),
-    ("sample nan", lambda: _sample(mu=_with(MU, (2, 0), NAN)), ValueError, "mu"),
     ("sample log_std ndim", lambda: _sample(log_std=np.zeros((2, 1))), ValueError, "log_std"),
-    ("sample empty", lambda: _sample(mu=np.zeros((0, 2))), ValueError, "mu"),
-    ("sample strings", lambda: _sample(log_std=_strings(2)), TypeError, "log_std"),
     # gae.gae
     ("gae values shape", lambda: _gae(values=np.zeros((5, 3))), ValueError, "values"),
     ("gae next_values shape", lambda: _gae(next_values=np.zeros(5)), ValueError, "next_values"),
     ("gae terminated shape", lambda: _gae(terminated=np.zeros((4, 2), dtype=bool)), ValueError, "terminated"),
     ("gae truncated shape", lambda: _gae(truncated=np.zeros((5, 1), dtype=bool)), ValueError, "truncated"),
     ("gae rewards ndim", lambda: _gae(rewards=np.ones((5, 2, 1))), ValueError, "rewards"),
-    ("gae rewards nan", lambda: _gae(rewards=_with(np.ones(T_N), (2, 1), NAN)), ValueError, "rewards"),
-    ("gae values inf", lambda: _gae(values=_with(np.zeros(T_N), (0, 0), INF)), ValueError, "values"),
-    ("gae next_values nan", lambda: _gae(next_values=_with(np.zeros(T_N), (4, 1), NAN)), ValueError,
-     "next_values"),
     ("gae gamma negative", lambda: _gae(gamma=-0.1), ValueError, "gamma"),
     ("gae gamma above one", lambda: _gae(gamma=1.01), ValueError, "gamma"),
     ("gae gamma nan", lambda: _gae(gamma=NAN), ValueError, "gamma"),
@@ -158,7 +140,6 @@ CASES = [
     ("gae gae_lambda string", lambda: _gae(gae_lambda="0.95"), TypeError, "gae_lambda"),
     ("gae empty", lambda: _gae(*(np.zeros((0, 2)),) * 3, np.zeros((0, 2), bool), np.zeros((0, 2), bool)),
      ValueError, "rewards"),
-    ("gae rewards strings", lambda: _gae(rewards=_strings(T_N)), TypeError, "rewards"),
     ("gae terminated not boolean", lambda: _gae(terminated=np.full(T_N, 0.5)), TypeError, "terminated"),
     ("gae truncated strings", lambda: _gae(truncated=_strings(T_N)), TypeError, "truncated"),
     # losses.ppo_loss
@@ -170,17 +151,11 @@ CASES = [
     ("ppo_loss advantages shape", lambda: _ppo_loss(advantages=np.zeros((M, 1))), ValueError, "advantages"),
     ("ppo_loss returns shape", lambda: _ppo_loss(returns=np.zeros(M - 1)), ValueError, "returns"),
     ("ppo_loss values_old shape", lambda: _ppo_loss(values_old=np.zeros(M + 2)), ValueError, "values_old"),
-    ("ppo_loss returns nan", lambda: _ppo_loss(returns=_with(np.zeros(M), 3, NAN)), ValueError, "returns"),
-    ("ppo_loss advantages inf", lambda: _ppo_loss(advantages=_with(np.zeros(M), 0, INF)), ValueError,
-     "advantages"),
-    ("ppo_loss obs nan", lambda: _ppo_loss(obs=_with(np.zeros((M, D)), (1, 2), NAN)), ValueError, "obs"),
     ("ppo_loss param nan", lambda: _ppo_loss(params=_with_param("pi.W1", _with(PARAMS["pi.W1"], (0, 0), NAN))),
      ValueError, "params['pi.W1']"),
     ("ppo_loss log_std vs policy output", lambda: _ppo_loss(params=_with_param("log_std", np.zeros(A + 1)),
                                                             actions=np.zeros((M, A + 1))),
      ValueError, "params['log_std']"),
-    ("ppo_loss empty", lambda: _ppo_loss(obs=np.zeros((0, D))), ValueError, "obs"),
-    ("ppo_loss obs strings", lambda: _ppo_loss(obs=_strings((M, D))), TypeError, "obs"),
     ("ppo_loss clip_coef zero", lambda: _ppo_loss(clip_coef=0.0), ValueError, "clip_coef"),
     ("ppo_loss ent_coef negative", lambda: _ppo_loss(ent_coef=-0.01), ValueError, "ent_coef"),
     ("ppo_loss vf_coef nan", lambda: _ppo_loss(vf_coef=NAN), ValueError, "vf_coef"),
@@ -189,22 +164,12 @@ CASES = [
                                                       returns=np.zeros(1), values_old=np.zeros(1)),
      ValueError, "norm_adv"),
     # normalization.rms_update
-    ("rms_update x shape", lambda: _rms_update(x=np.zeros((5, 4))), ValueError, "x"),
     ("rms_update x ndim", lambda: _rms_update(x=np.zeros(3)), ValueError, "x"),
     ("rms_update x ndim scalar stats", lambda: _rms_update(x=np.float64(1.0), shape=()), ValueError, "x"),
-    ("rms_update x nan", lambda: _rms_update(x=_with(np.zeros((5, 3)), (4, 2), NAN)), ValueError, "x"),
-    ("rms_update x inf", lambda: _rms_update(x=_with(np.zeros((5, 3)), (0, 0), INF)), ValueError, "x"),
-    ("rms_update empty", lambda: _rms_update(x=np.zeros((0, 3))), ValueError, "x"),
-    ("rms_update strings", lambda: _rms_update(x=_strings((5, 3))), TypeError, "x"),
     # normalization.scale_reward
-    ("scale_reward rewards shape", lambda: _scale_reward(rewards=np.ones(3)), ValueError, "rewards"),
-    ("scale_reward rewards ndim", lambda: _scale_reward(rewards=np.ones((2, 1))), ValueError, "rewards"),
     ("scale_reward dones shape", lambda: _scale_reward(dones=np.zeros(3, dtype=bool)), ValueError, "dones"),
-    ("scale_reward rewards nan", lambda: _scale_reward(rewards=_with(np.ones(2), 1, NAN)), ValueError, "rewards"),
     ("scale_reward gamma negative", lambda: _scale_reward(gamma=-0.5), ValueError, "gamma"),
     ("scale_reward gamma above one", lambda: _scale_reward(gamma=2.0), ValueError, "gamma"),
-    ("scale_reward empty", lambda: _scale_reward(rewards=np.zeros(0)), ValueError, "rewards"),
-    ("scale_reward strings", lambda: _scale_reward(rewards=_strings(2)), TypeError, "rewards"),
     ("scale_reward dones strings", lambda: _scale_reward(dones=_strings(2)), TypeError, "dones"),
     # optim.adam_step
     ("adam_step grads names", lambda: _adam_step(grads={"w": np.ones(3)}), ValueError, "grads"),
@@ -240,12 +205,6 @@ CASES = [
     ("linear_forward W ndim", lambda: _linear_forward(W=np.zeros(3)), ValueError, "W"),
     ("linear_forward x vs W", lambda: _linear_forward(x=np.zeros((4, 5))), ValueError, "x"),
     ("linear_forward b shape", lambda: _linear_forward(b=np.zeros(3)), ValueError, "b"),
-    ("linear_forward x nan", lambda: _linear_forward(x=_with(np.zeros((4, 3)), (3, 2), NAN)), ValueError, "x"),
-    ("linear_forward W inf", lambda: _linear_forward(W=_with(np.zeros((3, 2)), (0, 1), INF)), ValueError, "W"),
-    ("linear_forward b nan", lambda: _linear_forward(b=_with(np.zeros(2), 0, NAN)), ValueError, "b"),
-    ("linear_forward empty", lambda: _linear_forward(x=np.zeros((0, 3))), ValueError, "x"),
-    ("linear_forward x strings", lambda: _linear_forward(x=_strings((4, 3))), TypeError, "x"),
-    ("linear_forward W strings", lambda: _linear_forward(W=_strings((3, 2))), TypeError, "W"),
 ]
 
 
