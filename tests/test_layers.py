@@ -64,7 +64,7 @@ def test_orthogonal_shape_and_gram_matrix(n_in, n_out, gain):
     W = orthogonal(np.random.default_rng(0), n_in, n_out, gain)
     assert W.shape == (n_in, n_out)
     gram = W.T @ W if n_in >= n_out else W @ W.T
-    np.testing.assert_allclose(gram, gain**2 * np.eye(min(n_in, n_out)), atol=FLOAT64_RTOL)
+    np.testing.assert_allclose(gram, gain**2 * np.eye(min(n_in, n_out)), rtol=FLOAT64_RTOL, atol=FLOAT64_RTOL)
 
 
 @pytest.mark.parametrize("n_in, n_out", [(3, 8), (8, 3), (5, 5)])
@@ -87,7 +87,7 @@ def test_orthogonal_is_torch_qr_with_positive_diagonal(n_in, n_out):
     r = q.T @ g_tall
     np.testing.assert_allclose(np.tril(r, -1), 0.0, atol=FLOAT64_RTOL)
     assert np.all(np.diag(r) > 0)
-    np.testing.assert_allclose(q @ r, g_tall, atol=FLOAT64_RTOL)
+    np.testing.assert_allclose(q @ r, g_tall, rtol=FLOAT64_RTOL, atol=FLOAT64_RTOL)
 
 
 def test_orthogonal_same_seed_same_matrix():

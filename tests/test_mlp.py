@@ -71,7 +71,8 @@ def test_init_params_shapes_gains_and_zeros():
     gains = {"pi.W0": 2.0, "pi.W1": 2.0, "pi.W2": 0.01**2, "v.W0": 2.0, "v.W1": 2.0, "v.W2": 1.0}
     for k, gain_sq in gains.items():
         gram = _smaller_gram(p[k])
-        np.testing.assert_allclose(gram, gain_sq * np.eye(gram.shape[0]), atol=FLOAT64_RTOL, err_msg=k)
+        np.testing.assert_allclose(gram, gain_sq * np.eye(gram.shape[0]), rtol=FLOAT64_RTOL, atol=FLOAT64_RTOL,
+                                   err_msg=k)
     for k in ("pi.b0", "pi.b1", "pi.b2", "v.b0", "v.b1", "v.b2", "log_std"):
         assert p[k].dtype == np.float64
         np.testing.assert_array_equal(p[k], 0.0, err_msg=k)
