@@ -2,8 +2,9 @@
 
 Oracles: scipy.stats.norm (closed form), Gauss-Hermite quadrature of
 E_p[log p - log q] for the KL, and central differences (testing.check_grads) for
-the gradients. These are the distribution's only checks against scipy;
-tests/test_distributions.py has the Monte Carlo and hand-made ones.
+the gradients. The distribution's closed forms are compared with scipy here
+only; tests/test_distributions.py has the Monte Carlo estimates and hand-made
+checks.
 """
 
 import numpy as np
