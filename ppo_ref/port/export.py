@@ -26,6 +26,7 @@ Keys are in the order of ``Agent().state_dict()``; arrays are float64. In PyTorc
 
 import numpy as np
 
+from ppo_ref.npzio import write_npz_atomic
 from ppo_ref.run import checkpoint as ckpt
 from ppo_ref.core.mlp import layer_names, num_layers
 from ppo_ref.core.normalization import NORM_EPS, OBS_CLIP
@@ -61,5 +62,5 @@ def export_torch(checkpoint, out_path):
         "obs_rms.clip": np.array(OBS_CLIP),
         "obs_rms.epsilon": np.array(NORM_EPS),
     })
-    ckpt.write_npz_atomic(out_path, arrays)
+    write_npz_atomic(out_path, arrays)
     return arrays

@@ -20,10 +20,13 @@ same vectors twice gives identical files.
 import hashlib
 import io
 import json
+import math
 import os
 import zipfile
 
 import numpy as np
+
+from ppo_ref.npzio import NpzError, read_npz
 
 FORMAT = "ppo_ref-golden"
 FORMAT_VERSION = 1
@@ -100,23 +103,50 @@ def read_index(vectors_dir):
 
 def load_case(vectors_dir, case):
     """The arrays of one ``case`` entry of the index, after checking the file's
-    sha256 and that it holds exactly the arrays, shapes and dtypes listed."""
+    sha256 and that it holds exactly the arrays, shapes and dtypes listed.
+
+    The file is read as untrusted (:func:`ppo_ref.npzio.read_npz`): each member's
+    header must match its index entry before any data is read, and the data may
+    not total more than the listed arrays' sizes, nor more than the file's size
+    (the members are stored uncompressed).
+    """
     path = os.path.join(vectors_dir, case["file"])
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        digest = _file_sha256(path)
     except OSError as err:
         raise GoldenError(f"cannot read {path}: {err.strerror}") from None
-    if sha256(data) != case["sha256"]:
+    if digest != case["sha256"]:
         raise GoldenError(f"{path} does not match its sha256 in {INDEX_NAME}; regenerate the vectors")
-    with np.load(io.BytesIO(data), allow_pickle=False) as f:
-        arrays = {k: f[k] for k in f.files}
-    listed = [a["name"] for a in case["arrays"]]
+    entries = case["arrays"]
+    listed = [a["name"] for a in entries]
+    budget = sum(math.prod(a["shape"]) * DTYPES[a["dtype"]].itemsize for a in entries if a["dtype"] in DTYPES)
+    budget = min(budget, os.path.getsize(path))
+    position = iter(range(len(entries) + 1))
+
+    def expect(name, dtype, shape):
+        i = next(position)
+        if i >= len(entries):
+            return f"is not listed in {INDEX_NAME}, which lists {len(entries)} arrays for this file"
+        a = entries[i]
+        if name != a["name"]:
+            return f"is array {i + 1} of the file, but {INDEX_NAME} lists {a['name']!r} there"
+        if a["dtype"] not in DTYPES or dtype != DTYPES[a["dtype"]] or list(shape) != a["shape"]:
+            return f"is {dtype} {shape}, but {INDEX_NAME} lists {a['dtype']} {tuple(a['shape'])}"
+        return None
+
+    try:
+        arrays = read_npz(path, max_bytes=budget, expect=expect, allowed_dtypes=DTYPES.values())
+    except NpzError as err:
+        raise GoldenError(str(err)) from None
     if list(arrays) != listed:
         raise GoldenError(f"{path} holds arrays {list(arrays)}, but {INDEX_NAME} lists {listed}")
-    for a in case["arrays"]:
-        arr = arrays[a["name"]]
-        if list(arr.shape) != a["shape"] or dtype_name(arr) != a["dtype"]:
-            raise GoldenError(f"{path}: {a['name']} is {arr.dtype} {arr.shape}, "
-                              f"but {INDEX_NAME} lists {a['dtype']} {tuple(a['shape'])}")
     return arrays
+
+
+def _file_sha256(path):
+    """The sha256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 16), b""):
+            h.update(chunk)
+    return h.hexdigest()

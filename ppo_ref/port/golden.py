@@ -14,6 +14,7 @@ import os
 import numpy as np
 
 from ppo_ref import __version__
+from ppo_ref.npzio import write_bytes_atomic
 from ppo_ref.port.cases import ACT_DIM, CASES, OBS_DIM
 from ppo_ref.port.format import FORMAT, FORMAT_VERSION, INDEX_NAME, dtype_name, index_bytes, npz_bytes, sha256
 from ppo_ref.core.optim import ADAM_BETA1, ADAM_BETA2, ADAM_EPS, GRAD_NORM_EPS
@@ -62,18 +63,17 @@ def build_case(case):
 
 def generate(out_dir):
     """Write every case's ``.npz`` and ``index.json`` to ``out_dir`` (created if
-    missing); returns the index. Running it twice writes the same bytes."""
+    missing), each file atomically; returns the index. Running it twice writes
+    the same bytes."""
     os.makedirs(out_dir, exist_ok=True)
     cases = []
     for case in CASES:
         arrays, entries = build_case(case)
         data = npz_bytes(arrays)
-        with open(os.path.join(out_dir, f"{case.name}.npz"), "wb") as f:
-            f.write(data)
+        write_bytes_atomic(os.path.join(out_dir, f"{case.name}.npz"), data)
         cases.append({"name": case.name, "file": f"{case.name}.npz", "sha256": sha256(data), "seed": case.seed,
                       "exact": case.exact, "description": case.description, "arrays": entries})
     index = {"format": FORMAT, "format_version": FORMAT_VERSION, "ppo_ref_version": __version__,
              "conventions": CONVENTIONS, "cases": cases}
-    with open(os.path.join(out_dir, INDEX_NAME), "wb") as f:
-        f.write(index_bytes(index))
+    write_bytes_atomic(os.path.join(out_dir, INDEX_NAME), index_bytes(index))
     return index

@@ -5,14 +5,20 @@ it (SPEC 8): parameters, Adam state, normaliser statistics, iteration and step
 counters, every generator's state, the config, the library versions, and each
 env's simulator state with the episode in progress.
 
-Files are written atomically: to a temporary file in the same directory, flushed
-and fsynced, then renamed over the old one, so a crash during a write leaves the
-previous checkpoint intact.
+Files are written atomically (:func:`ppo_ref.npzio.write_npz_atomic`): to a
+temporary file in the same directory, flushed and fsynced, then renamed over the
+old one, so a crash during a write leaves the previous checkpoint intact.
+
+Files are read as untrusted (:func:`ppo_ref.npzio.read_npz`): every member's
+header is checked against what a checkpoint holds (:class:`_Expect`) before any
+data is read, and the data may not total more than the file's size (np.savez
+stores members uncompressed, so a real checkpoint's data is smaller than its file).
 """
 
 import json
 import os
 import platform
+import re
 import zipfile
 
 import numpy as np
@@ -20,6 +26,7 @@ import numpy as np
 from ppo_ref import __version__
 from ppo_ref.config import Config
 from ppo_ref.core.normalization import RewardScaler, RunningMeanStd
+from ppo_ref.npzio import NpzError, read_npz, write_npz_atomic
 from ppo_ref.state import RNG_NAMES, TrainState
 
 FORMAT = "ppo_ref-checkpoint"
@@ -53,26 +60,6 @@ def from_json_array(arr):
     return json.loads(str(arr))
 
 
-def write_npz_atomic(path, arrays):
-    """Write ``arrays`` to ``path`` via a fsynced temporary file and a rename."""
-    path = os.fspath(path)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    dir_fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
 def save(path, arrays):
     """Save a checkpoint: ``arrays`` plus the format tag, version and library versions."""
     out = {
@@ -99,23 +86,153 @@ def resolve(path):
 
 def load(path):
     """Load and check a checkpoint; returns a dict of arrays. Refuses truncated
-    files, files that are not ppo_ref checkpoints and other format versions."""
+    files, files that are not ppo_ref checkpoints, other format versions, and
+    members a checkpoint does not hold or whose dtype or shape does not fit the
+    others (see :class:`_Expect`), before reading any data."""
     path = resolve(path)
     if not zipfile.is_zipfile(path):
         raise CheckpointError(f"{path} is not a ppo_ref checkpoint: not an .npz (zip) file, or a truncated one")
+    expect = _Expect(path)
     try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError) as err:
-        raise CheckpointError(f"{path} is not a readable checkpoint (truncated or not an .npz file): {err}") from None
+        arrays = read_npz(path, max_bytes=os.path.getsize(path), expect=expect)
+    except NpzError as err:
+        raise CheckpointError(str(err)) from None
     if "format" not in arrays or str(arrays["format"]) != FORMAT:
         raise CheckpointError(f"{path} is an .npz file but not a ppo_ref checkpoint")
-    version = int(arrays["format_version"])
-    if version != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path} has checkpoint format version {version}; this ppo_ref reads version {FORMAT_VERSION}"
-        )
+    if "format_version" in arrays:
+        version = int(arrays["format_version"])
+        if version != FORMAT_VERSION:
+            raise CheckpointError(
+                f"{path} has checkpoint format version {version}; this ppo_ref reads version {FORMAT_VERSION}"
+            )
+    _check_complete(path, arrays, expect)
     return arrays
+
+
+# What a checkpoint holds (see state_to_arrays): member name -> (dtype, shape).
+# Dtypes: "U" unicode (JSON), "i" signed integer, "f" float64, "b" bool, "float"
+# any float (raw observations are what the env emits). Shapes are tuples of sizes
+# and of the dimensions named in _DIMS, bound by the first member that has them.
+_DIMS = {"D": "observation dims", "A": "action dims", "H": "hidden width", "N": "num_envs"}
+
+
+def _param_shapes():
+    """The agent's parameters (core/agent.py): two tanh layers of H units, then A
+    outputs for the policy mean and 1 for the value."""
+    shapes = {}
+    for net, out in (("pi", "A"), ("v", 1)):
+        shapes.update({f"{net}.W0": ("D", "H"), f"{net}.b0": ("H",), f"{net}.W1": ("H", "H"), f"{net}.b1": ("H",),
+                       f"{net}.W2": ("H", out), f"{net}.b2": (out,)})
+    shapes["log_std"] = ("A",)
+    return shapes
+
+
+_PARAMS = _param_shapes()
+_MEMBERS = {
+    **{name: ("U", ()) for name in ("format", "versions", "config", *(f"rng/{r}" for r in RNG_NAMES))},
+    **{name: ("i", ()) for name in ("format_version", "iteration", "global_step", "adam/t")},
+    **{name: ("f", ()) for name in ("wall_time", "obs_rms/count", "ret_rms/count", "ret_rms/mean", "ret_rms/var")},
+    "obs_rms/mean": ("f", ("D",)),
+    "obs_rms/var": ("f", ("D",)),
+    "ret_rms/returns": ("f", ("N",)),
+    "envs/next_obs": ("float", ("N", "D")),
+    "envs/episode_return": ("f", ("N",)),
+    "envs/episode_length": ("i", ("N",)),
+    "envs/has_sim_state": ("b", ()),
+    **{f"{group}/{name}": ("f", shape) for group in ("params", "adam/m", "adam/v") for name, shape in _PARAMS.items()},
+}
+# Each env's simulator state (envs/<i>/...): integration and derived.* arrays are
+# float64 of any shape (the model decides; the byte budget bounds them).
+_SIM_MEMBER = re.compile(r"envs/(0|[1-9][0-9]{0,8})/"
+                         r"(integration|derived\.[A-Za-z_][A-Za-z0-9_]*|elapsed_steps|np_random)")
+_SIM_KINDS = {"integration": ("f", None), "elapsed_steps": ("i", ()), "np_random": ("U", ())}  # else derived.*
+_DTYPE_WORDS = {"U": "a unicode string", "i": "a signed integer", "f": "float64", "b": "bool", "float": "float"}
+
+
+def _dtype_fits(dtype, kind):
+    if kind == "f":
+        return dtype.kind == "f" and dtype.itemsize == 8
+    if kind == "float":
+        return dtype.kind == "f"
+    return dtype.kind == kind
+
+
+class _Expect:
+    """The ``expect`` of :func:`ppo_ref.npzio.read_npz` for checkpoints: refuses,
+    from its header alone, a member a checkpoint does not hold, one of another
+    dtype, and one whose shape disagrees with the dimensions D, A, H and N bound by
+    the members before it (in file order). Remembers the dimensions and the
+    simulator-state members seen, for :func:`_check_complete`."""
+
+    def __init__(self, path):
+        self.path = path
+        self.dims = {}  # "D" -> (size, the member that bound it)
+        self.seen = set()
+        self.sim = {}  # env index -> set of member suffixes
+
+    def __call__(self, name, dtype, shape):
+        sim = _SIM_MEMBER.fullmatch(name)
+        if sim is not None:
+            kind, want = _SIM_KINDS.get(sim[2], ("f", None))
+            self.sim.setdefault(int(sim[1]), set()).add(sim[2])
+        elif name in _MEMBERS:
+            kind, want = _MEMBERS[name]
+        elif "format" not in self.seen:
+            raise CheckpointError(f"{self.path} is an .npz file but not a ppo_ref checkpoint")
+        else:
+            return f"is not a member of a ppo_ref checkpoint (format version {FORMAT_VERSION})"
+        self.seen.add(name)
+        if not _dtype_fits(dtype, kind):
+            return f"has dtype {dtype}; a checkpoint holds it as {_DTYPE_WORDS[kind]}"
+        if want is None:
+            return None
+        if len(shape) != len(want):
+            return f"has shape {shape}; a checkpoint holds it with shape {_shape_text(want)}"
+        for size, dim in zip(shape, want):
+            if isinstance(dim, int):
+                if size != dim:
+                    return f"has shape {shape}; a checkpoint holds it with shape {_shape_text(want)}"
+            elif dim not in self.dims:
+                self.dims[dim] = (size, name)
+            elif self.dims[dim][0] != size:
+                bound, source = self.dims[dim]
+                return (f"has shape {shape}, which makes {dim} ({_DIMS[dim]}) {size}, but {source} "
+                        f"makes it {bound}; a checkpoint holds it with shape {_shape_text(want)}")
+        return None
+
+
+def _shape_text(dims):
+    return "(" + ", ".join(map(str, dims)) + ("," if len(dims) == 1 else "") + ")"
+
+
+def _check_complete(path, arrays, expect):
+    """Refuse a checkpoint missing a member, whose N disagrees with its config's
+    num_envs, or whose simulator states are not one complete set per env."""
+    missing = [name for name in _MEMBERS if name not in arrays]
+    if missing:
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        them = "them" if len(missing) > 1 else "it"
+        raise CheckpointError(f"{path}: member {missing[0]!r}{more} missing; a ppo_ref checkpoint holds {them}")
+    try:
+        num_envs = from_json_array(arrays["config"])["num_envs"]
+    except (ValueError, TypeError, KeyError) as err:
+        raise CheckpointError(f"{path}: member 'config' is not a JSON config with num_envs: {err}") from None
+    n, source = expect.dims["N"]
+    if n != num_envs:
+        raise CheckpointError(f"{path}: member {source!r} holds {n} envs, but the checkpoint's config has "
+                              f"num_envs {num_envs!r}")
+    has_sim = bool(arrays["envs/has_sim_state"])
+    for i in sorted(expect.sim):
+        if not has_sim or i >= n:
+            first = next(k for k in arrays if k.startswith(f"envs/{i}/"))
+            why = "has_sim_state is false" if not has_sim else f"N (num_envs) is {n}"
+            raise CheckpointError(f"{path}: member {first!r} is the simulator state of env {i}, but {why}")
+    if has_sim:
+        for i in range(n):
+            lacking = [s for s in _SIM_KINDS if s not in expect.sim.get(i, ())]
+            if lacking:
+                raise CheckpointError(f"{path}: member 'envs/{i}/{lacking[0]}' missing; "
+                                      f"has_sim_state is true, so a ppo_ref checkpoint holds it")
 
 
 def load_policy(path):

@@ -12,9 +12,11 @@ run agree.
 
 import csv
 import glob
+import io
 import json
 import os
 
+from ppo_ref.npzio import write_bytes_atomic
 from ppo_ref.run.checkpoint import CHECKPOINT_NAME
 
 METRICS_FIELDS = (
@@ -32,8 +34,9 @@ class RunLog:
         self.run_dir = run_dir
         os.makedirs(run_dir, exist_ok=True)
         self.checkpoint_path = os.path.join(run_dir, CHECKPOINT_NAME)
-        for stale in glob.glob(glob.escape(self.checkpoint_path) + ".tmp-*"):
-            os.remove(stale)  # left by a process killed while writing a checkpoint
+        for name in (CHECKPOINT_NAME, "metrics.csv", "episodes.csv"):
+            for stale in glob.glob(glob.escape(os.path.join(run_dir, name)) + ".tmp-*"):
+                os.remove(stale)  # left by a process killed while writing the file atomically
         if resume_step is None:
             with open(os.path.join(run_dir, "config.json"), "w") as f:
                 json.dump(config_dict, f, indent=2)
@@ -76,12 +79,9 @@ def _truncate_after(path, global_step):
         return
     col = rows[0].index("global_step")
     kept = [rows[0]] + [r for r in rows[1:] if len(r) == len(rows[0]) and int(r[col]) <= global_step]
-    tmp = path + ".tmp"
-    with open(tmp, "w", newline="") as f:
-        csv.writer(f).writerows(kept)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    text = io.StringIO(newline="")
+    csv.writer(text).writerows(kept)
+    write_bytes_atomic(path, text.getvalue().encode())
 
 
 def read_csv(path):
