@@ -16,7 +16,10 @@ def layer_names(prefix, i):
 
 
 def num_layers(params, prefix):
-    return sum(1 for k in params if k.startswith(f"{prefix}.W"))
+    n = 0
+    while f"{prefix}.W{n}" in params:
+        n += 1
+    return n
 
 
 def mlp_init(rng, prefix, sizes, hidden_gain, output_gain):
