@@ -3,18 +3,24 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-stamp
+# Training needs only the runtime dependencies; the tests add the test extra.
+STAMP := $(VENV)/.installed-runtime
+TEST_STAMP := $(VENV)/.installed-test
 RUN_STAMP := $(shell date +%Y%m%d-%H%M%S)
 
 .PHONY: test smoke train soak bench golden clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e .
 	touch $(STAMP)
 
+$(TEST_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(TEST_STAMP)
+
 ## test: unit tests, gradient checks, property tests and the Humanoid regression test
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(PY) -m pytest tests property_tests
 
 ## smoke: 100,000 steps of Humanoid-v4 with a progress bar, then the result next to a random policy's
@@ -28,7 +34,7 @@ train: $(STAMP)
 	$(PY) -m ppo_ref summary runs/train-$(RUN_STAMP)
 
 ## soak: kill a training process with SIGKILL 20 times at random moments, resume it each time
-soak: $(STAMP)
+soak: $(TEST_STAMP)
 	PPO_REF_SOAK_KILLS=20 $(PY) -m pytest tests/test_soak.py
 
 ## bench: training speed against the simulator's own (docs/benchmarks.md)
