@@ -93,10 +93,12 @@ def float_arrays(name, arrays, shapes=None):
     return checked
 
 
-def check_minibatch(params, obs, actions, logprobs_old, advantages, returns, values_old, norm_adv):
+def check_loss_args(params, obs, actions, logprobs_old, advantages, returns, values_old, clip_coef, ent_coef,
+                    vf_coef, norm_adv):
     """The PPO loss's arguments: every array finite and of the minibatch's shapes,
-    and the parameters fit obs and actions (a size-1 action axis would otherwise
-    broadcast silently). Returns obs and actions as float arrays."""
+    the parameters fit obs and actions (a size-1 action axis would otherwise
+    broadcast silently), the coefficients in range. Returns obs and actions as
+    float arrays."""
     obs, actions = as_float_array("obs", obs, ndim=2), as_float_array("actions", actions, ndim=2)
     logprobs_old = as_float_array("logprobs_old", logprobs_old, ndim=1)
     dims_match("actions", actions, 0, "obs", obs, 0)
@@ -111,4 +113,7 @@ def check_minibatch(params, obs, actions, logprobs_old, advantages, returns, val
     dims_match("actions", actions, 1, "params['log_std']", params["log_std"], 0)
     if norm_adv and obs.shape[0] < 2:
         raise ValueError(f"norm_adv needs a minibatch of at least 2 samples (std with ddof=1), got {obs.shape[0]}")
+    real_in_range("clip_coef", clip_coef, 0.0, low_open=True)
+    real_in_range("ent_coef", ent_coef, 0.0)
+    real_in_range("vf_coef", vf_coef, 0.0)
     return obs, actions

@@ -10,7 +10,7 @@ logprobs_old (M,), advantages (M,), returns (M,), values_old (M,).
 
 import numpy as np
 
-from .checks import check_minibatch, real_in_range
+from .checks import check_loss_args
 from .distributions import entropy, log_prob, log_prob_grads
 from .mlp import mlp_backward, mlp_forward
 
@@ -65,45 +65,51 @@ def value_loss_terms(v, values_old, returns, clip_coef, clip_vloss):
     return np.maximum(l1, l2), 2.0 * (w * err + (1.0 - w) * err_c * in_range)
 
 
-def ppo_loss(params, obs, actions, logprobs_old, advantages, returns, values_old, *,
-             clip_coef=0.2, ent_coef=0.0, vf_coef=0.5, clip_vloss=True, norm_adv=True):
-    """Total loss ``L = L_pi - ent_coef * mean(entropy) + vf_coef * L_v`` and ``dL/dparams``.
+def policy_loss(mu, log_std, actions, logprobs_old, advantages, clip_coef, ent_coef, norm_adv):
+    """``L_pi - ent_coef * mean(entropy)`` given the policy means ``mu`` (M, A).
 
-    Returns ``(loss, grads, info)``: ``grads`` has one array per parameter, the
-    shape of the parameter, in backpropagation's order (agent.grad_norm_order);
-    ``info`` holds ``pg_loss``, ``v_loss``, ``entropy``,
-    ``approx_kl`` = mean((rho - 1) - log rho) and ``clipfrac`` = mean(|rho - 1| > eps).
+    Returns ``(pg_loss, entropy, dmu, dlog_std, info)``: dL/dmu (M, A), dL/dlog_std
+    (A,), and ``info`` with ``entropy``, ``approx_kl`` = mean((rho - 1) - log rho)
+    and ``clipfrac`` = mean(|rho - 1| > eps).
     """
-    obs, actions = check_minibatch(params, obs, actions, logprobs_old, advantages, returns, values_old, norm_adv)
-    real_in_range("clip_coef", clip_coef, 0.0, low_open=True)
-    real_in_range("ent_coef", ent_coef, 0.0), real_in_range("vf_coef", vf_coef, 0.0)
-    m = obs.shape[0]
-    log_std = params["log_std"]
-
-    # Policy part: L_pi - ent_coef * mean(entropy), for pi.* and log_std.
-    mu, pi_cache = mlp_forward(params, "pi", obs)  # (M, A)
     logprob = log_prob(actions, mu, log_std)  # (M,)
     logratio = logprob - logprobs_old
     ratio = np.exp(logratio)
     adv = normalize_advantages(advantages) if norm_adv else advantages
     pg_terms, dratio = clipped_surrogate(ratio, adv, clip_coef)
-    pg_loss = pg_terms.mean()
     ent = entropy(log_std)  # the same for every state, so mean(entropy) = entropy
-    dlogprob = dratio * ratio / m  # dL/dlogprob = dL/drho * rho, since rho = exp(logprob - logprob_old)
+    dlogprob = dratio * ratio / mu.shape[0]  # dL/dlogprob = dL/drho * rho, as rho = exp(logprob - logprob_old)
     dlp_dmu, dlp_dlog_std = log_prob_grads(actions, mu, log_std)  # (M, A) each
-    _, grads = mlp_backward(dlogprob[:, None] * dlp_dmu, pi_cache, need_dx=False)
-
-    # Value part: vf_coef * L_v, for v.*.
-    v_out, v_cache = mlp_forward(params, "v", obs)  # (M, 1)
-    v_terms, dv_terms = value_loss_terms(v_out[:, 0], values_old, returns, clip_coef, clip_vloss)
-    v_loss = 0.5 * v_terms.mean()
-    dv = (vf_coef * 0.5 / m) * dv_terms  # (M,)
-    grads.update(mlp_backward(dv[:, None], v_cache, need_dx=False)[1])
-
-    grads["log_std"] = dlogprob @ dlp_dlog_std - ent_coef  # d entropy / d log_std = 1 per dim
-    info = {"pg_loss": float(pg_loss), "v_loss": float(v_loss), "entropy": ent,
-            "approx_kl": float(np.mean((ratio - 1.0) - logratio)),  # mean((rho - 1) - log rho)
+    dlog_std = dlogprob @ dlp_dlog_std - ent_coef  # d entropy / d log_std = 1 per dim
+    info = {"entropy": ent, "approx_kl": float(np.mean((ratio - 1.0) - logratio)),
             "clipfrac": float(np.mean(np.abs(ratio - 1.0) > clip_coef))}
+    return pg_terms.mean(), ent, dlogprob[:, None] * dlp_dmu, dlog_std, info
+
+
+def value_loss(v, values_old, returns, clip_coef, vf_coef, clip_vloss):
+    """``L_v`` given the values ``v`` (M,); returns ``(L_v, d(vf_coef * L_v)/dv)``."""
+    v_terms, dv_terms = value_loss_terms(v, values_old, returns, clip_coef, clip_vloss)
+    return 0.5 * v_terms.mean(), (vf_coef * 0.5 / v.shape[0]) * dv_terms
+
+
+def ppo_loss(params, obs, actions, logprobs_old, advantages, returns, values_old, *,
+             clip_coef=0.2, ent_coef=0.0, vf_coef=0.5, clip_vloss=True, norm_adv=True):
+    """Total loss ``L = L_pi - ent_coef * mean(entropy) + vf_coef * L_v`` and ``dL/dparams``.
+
+    Returns ``(loss, grads, info)``: ``grads`` by parameter name in backpropagation's order
+    (agent.grad_norm_order); ``info``: ``pg_loss``, ``v_loss``, :func:`policy_loss`'s diagnostics.
+    """
+    obs, actions = check_loss_args(params, obs, actions, logprobs_old, advantages, returns, values_old,
+                                   clip_coef, ent_coef, vf_coef, norm_adv)
+    mu, pi_cache = mlp_forward(params, "pi", obs)  # (M, A)
+    pg_loss, ent, dmu, dlog_std, info = policy_loss(mu, params["log_std"], actions, logprobs_old, advantages,
+                                                    clip_coef, ent_coef, norm_adv)
+    v, v_cache = mlp_forward(params, "v", obs)  # (M, 1)
+    v_loss, dv = value_loss(v[:, 0], values_old, returns, clip_coef, vf_coef, clip_vloss)
+    grads = mlp_backward(dmu, pi_cache, need_dx=False)[1]
+    grads.update(mlp_backward(dv[:, None], v_cache, need_dx=False)[1])
+    grads["log_std"] = dlog_std
+    info = {"pg_loss": float(pg_loss), "v_loss": float(v_loss), **info}
     return float(pg_loss - ent_coef * ent + vf_coef * v_loss), grads, info
 
 

@@ -4,10 +4,11 @@ tests/test_engines.py whole training runs).
 
 - nets.py   the networks without argument checks; both first layers in one
             product in the rollout; gradients written into given arrays
-- loss.py   the PPO loss and its gradients into the optimiser's packed buffer
+- loss.py   the PPO loss (the core's policy and value losses between these
+            networks' passes), its gradients into the optimiser's packed buffer
 - adam.py   Adam over all parameters packed into one buffer
 - stats.py  running statistics with a one-row merge, normalisation into a given
-            array, reward scaling and sampling without argument checks
+            array, reward scaling, sampling and log-probs without argument checks
 
 :class:`FastEngine` offers them to the rollout and the update under the same
 names as ppo_ref.engines.ReferenceEngine offers the core.
@@ -17,7 +18,7 @@ import numpy as np
 
 from ppo_ref.fast import stats
 from ppo_ref.fast.adam import PackedAdam
-from ppo_ref.fast.loss import log_prob, ppo_loss
+from ppo_ref.fast.loss import ppo_loss
 from ppo_ref.fast.nets import joint_first_layer, mlp_forward, policy_and_value
 
 
@@ -36,7 +37,7 @@ class FastEngine:
         def act(obs, rng):
             mu, v = policy_and_value(params, first, obs)
             action = stats.sample(rng, mu, log_std)
-            return action, log_prob(action, mu, log_std), v
+            return action, stats.log_prob(action, mu, log_std), v
         return act
 
     @staticmethod

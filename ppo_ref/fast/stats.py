@@ -1,9 +1,10 @@
-"""core.normalization and core.distributions.sample without argument checks, with
+"""core.normalization, core.distributions.sample and log_prob without argument checks, with
 a one-row running-statistics merge and the normalised observation written into
 a given array: the same operations on the same numbers."""
 
 import numpy as np
 
+from ppo_ref.core.distributions import LOG_2PI
 from ppo_ref.core.normalization import NORM_EPS, OBS_CLIP, REWARD_CLIP, RewardScaler, RunningMeanStd
 
 
@@ -47,3 +48,9 @@ def scale_reward(scaler, rewards, dones, gamma):
 def sample(rng, mu, log_std):
     """core.distributions.sample without argument checks."""
     return mu + np.exp(log_std) * rng.standard_normal(mu.shape)
+
+
+def log_prob(a, mu, log_std):
+    """core.distributions.log_prob without argument checks."""
+    var = np.exp(2.0 * log_std)
+    return np.sum(-((a - mu) ** 2) / (2.0 * var) - log_std - 0.5 * LOG_2PI, axis=-1)
