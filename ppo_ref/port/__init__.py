@@ -1,1 +1,8 @@
-"""The porting kit."""
+"""The porting kit, importing neither gymnasium nor MuJoCo:
+
+- cases.py   the golden cases: how each one's inputs are drawn and computed
+- golden.py  writing the golden vectors and their index.json
+- format.py  their on-disk format, read back with every file treated as untrusted
+- check.py   ``ppo-ref check-port``: a port's outputs against the vectors
+- export.py  ``ppo-ref export-torch``: a checkpoint as CleanRL's Agent state dict
+"""
