@@ -18,8 +18,11 @@ import sys
 import numpy as np
 import pytest
 
+from ppo_ref.core.agent import grad_norm_order, param_names
+from ppo_ref.core.losses import ADV_EPS
+from ppo_ref.core.optim import global_grad_norm
 from ppo_ref.port import golden
-from ppo_ref.port.cases import CASES as GOLDEN_CASES
+from ppo_ref.port.cases import CASES as GOLDEN_CASES, LOSS_CONFIG, LOSS_OPTION_MEANINGS
 from ppo_ref.port.format import FORMAT_VERSION, INDEX_NAME, load_case, read_index
 from ppo_ref.testing import FLOAT64_RTOL, rel_error
 
@@ -95,6 +98,53 @@ def test_cases_exercise_the_branches_they_are_for(index):
     assert (term | trunc)[-1].any() and (term | trunc)[0].any()
     _, gae_off = committed(index, "gae_no_bootstrap")
     assert not np.array_equal(gae_in["advantages"], gae_off["advantages"])
+
+
+def test_parameter_groups_are_listed_in_the_canonical_order(index):
+    """Every group of parameter-shaped arrays (params/, grads/, m/, v/, ..._after/,
+    clipped_grads/) is listed in param_names order, in index.json and in the .npz."""
+    canonical = param_names(_sub_names(committed(index, "ppo_update")[1], "params"))
+    groups = 0
+    for entry in index["cases"]:
+        _, arrays = committed(index, entry["name"])
+        listed = [a["name"] for a in entry["arrays"]]
+        assert listed == list(arrays), f"{entry['name']}: the .npz and index.json list the arrays differently"
+        for prefix in {n.split("/")[0] for n in listed if "/" in n}:
+            names = [n.split("/", 1)[1] for n in listed if n.startswith(prefix + "/")]
+            if set(names) == set(canonical):
+                assert names == canonical, f"{entry['name']}/{prefix}: not in the canonical order"
+                groups += 1
+    assert groups == 16  # ppo_loss: params, grads; adam_step: 8; ppo_update: 6
+
+
+def _sub_names(arrays, prefix):
+    return {k[len(prefix) + 1:]: v for k, v in arrays.items() if k.startswith(prefix + "/")}
+
+
+def test_adam_step_case_sums_its_norm_in_grad_norm_order(index):
+    """The adam_step case's norm is summed in agent.grad_norm_order, the order
+    index.json states and update.update_with_permutations uses."""
+    entry, arrays = committed(index, "adam_step")
+    inputs = {a["name"]: arrays[a["name"]].copy() for a in entry["arrays"] if a["role"] == "input"}
+    out = {n: a for n, a, _ in CASES["adam_step"].compute(inputs)}
+    grads = _sub_names(inputs, "grads")
+    assert float(out["grad_norm"]) == global_grad_norm(grads, grad_norm_order(grads))
+
+
+def test_index_states_what_a_port_would_otherwise_dig_out(index):
+    conv = index["conventions"]
+    order = ", ".join(golden.GRAD_NORM_ORDER)
+    assert order in conv["gradients"] and "canonical order" in conv["gradients"]
+    assert list(golden.GRAD_NORM_ORDER) == grad_norm_order(_sub_names(committed(index, "ppo_loss")[1], "grads"))
+    assert "per minibatch" in conv["advantages"] or "each minibatch" in conv["advantages"]
+    assert "ddof=1" in conv["advantages"] and f"+ {ADV_EPS})" in conv["advantages"]
+    assert "incremented before the bias corrections" in conv["adam"]
+    assert "by role" in conv["roles"] and "outputs beside its inputs" in conv["roles"]
+    for entry in index["cases"]:
+        options = [a for a in entry["arrays"] if a["name"] in LOSS_CONFIG]
+        for a in options:
+            assert a["meaning"] == LOSS_OPTION_MEANINGS[a["name"]] and len(a["meaning"]) > len("loss option (SPEC 5)")
+    assert len(set(LOSS_OPTION_MEANINGS.values())) == len(LOSS_CONFIG)
 
 
 def read_tree(path):

@@ -115,9 +115,23 @@ def _batch(rng, params, n, size):
     }
 
 
+LOSS_OPTION_MEANINGS = {
+    "clip_coef": "loss option (SPEC 5): eps of the ratio clip clip(rho, 1 - eps, 1 + eps), and of the value clip "
+                 "v_c = v_old + clip(v - v_old, -eps, eps) when clip_vloss",
+    "ent_coef": "loss option (SPEC 5): weight of the entropy bonus, L = L_pi - ent_coef * mean(entropy) + "
+                "vf_coef * L_v",
+    "vf_coef": "loss option (SPEC 5): weight of the value loss L_v in L",
+    "clip_vloss": "loss option (SPEC 5): true: L_v = 0.5 mean(max((v - R)^2, (v_c - R)^2)); false: "
+                  "L_v = 0.5 mean((v - R)^2)",
+    "norm_adv": "loss option (SPEC 5): true: normalise the advantages of each minibatch, "
+                "(A - mean(A)) / (std(A, ddof=1) + 1e-8), as constants; false: use them as given",
+}
+
+
 def _loss_options():
     """The options of :func:`ppo_ref.core.losses.ppo_loss` as 0-d arrays (bool or float64)."""
-    return [(k, np.array(v) if isinstance(v, bool) else _f(v), "loss option (SPEC 5)") for k, v in LOSS_CONFIG.items()]
+    return [(k, np.array(v) if isinstance(v, bool) else _f(v), LOSS_OPTION_MEANINGS[k])
+            for k, v in LOSS_CONFIG.items()]
 
 
 def _gaussian_inputs(rng):
@@ -195,7 +209,7 @@ def _loss_outputs(x):
         _sub(x, "params"), x["obs"], x["actions"], x["logprobs_old"], x["advantages"], x["returns"],
         x["values_old"], **{k: x[k].item() for k in LOSS_CONFIG})
     return ([("loss", _f(loss), "L = L_pi - ent_coef * mean(entropy) + vf_coef * L_v")]
-            + _named("grads", grads, "dL/dparam", order=grad_norm_order)  # the order the global norm sums
+            + _named("grads", grads, "dL/dparam")
             + [(f"info/{k}", _f(v), INFO_MEANINGS[k]) for k, v in info.items()])
 
 
@@ -211,7 +225,9 @@ def _adam_inputs(rng):
 
 def _adam_outputs(x):
     params, state = _sub(x, "params"), {"m": _sub(x, "m"), "v": _sub(x, "v"), "t": int(x["t"])}
-    clipped, norm = clip_grad_norm(_sub(x, "grads"), float(x["max_grad_norm"]))
+    grads = _sub(x, "grads")
+    # The norm sums in grad_norm_order, as update.update_with_permutations does.
+    clipped, norm = clip_grad_norm(grads, float(x["max_grad_norm"]), grad_norm_order(grads))
     adam_step(params, clipped, state, float(x["lr"]))
     return ([("grad_norm", _f(norm), INFO_MEANINGS["grad_norm"])]
             + _named("clipped_grads", clipped, "gradient after clipping")

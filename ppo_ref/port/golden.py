@@ -17,7 +17,12 @@ from ppo_ref import __version__
 from ppo_ref.npzio import write_bytes_atomic
 from ppo_ref.port.cases import ACT_DIM, CASES, OBS_DIM
 from ppo_ref.port.format import FORMAT, FORMAT_VERSION, INDEX_NAME, dtype_name, index_bytes, npz_bytes, sha256
+from ppo_ref.core.agent import grad_norm_order, init_params
+from ppo_ref.core.losses import ADV_EPS
 from ppo_ref.core.optim import ADAM_BETA1, ADAM_BETA2, ADAM_EPS, GRAD_NORM_EPS
+
+# The cases' parameter names in the order the global gradient norm sums.
+GRAD_NORM_ORDER = tuple(grad_norm_order(init_params(np.random.default_rng(0), OBS_DIM, ACT_DIM)))
 
 CONVENTIONS = {
     "arrays": "Little-endian float64 unless listed as int64 or bool; scalars are 0-d arrays.",
@@ -26,9 +31,19 @@ CONVENTIONS = {
                   "(SPEC 1).",
     "weights": "Weights are (in, out): a layer computes y = x @ W + b. A PyTorch nn.Linear holds weight = W.T "
                "(out, in) and bias = b.",
+    "gradients": "Every parameter-shaped group (params/, grads/, m/, v/, their *_after outputs, clipped_grads/) is "
+                 "listed in the canonical order above. The global gradient norm sums each array's sum of squares "
+                 f"as one running float64 in another order, backpropagation's: {', '.join(GRAD_NORM_ORDER)}; then "
+                 "one square root (agent.grad_norm_order). The last bit of the norm depends on that order.",
+    "advantages": f"With norm_adv, the advantages of each minibatch (not of the whole batch) are normalised as "
+                  f"(A - mean(A)) / (std(A, ddof=1) + {ADV_EPS}): the sample standard deviation, eps added to the "
+                  "std (not to the variance), and the result treated as a constant (no gradient flows through the "
+                  "mean or the std).",
     "adam": f"beta1 = {ADAM_BETA1}, beta2 = {ADAM_BETA2}, eps = {ADAM_EPS} added to sqrt(v) / sqrt(1 - beta2^t), "
-            f"as torch.optim.Adam; gradients are first scaled by min(1, max_grad_norm / (norm + {GRAD_NORM_EPS})) "
-            "over all parameters together (SPEC 6).",
+            "as torch.optim.Adam. The step count is incremented before the bias corrections: the input t counts "
+            "the steps already taken, and a step uses t + 1 in 1 - beta1^(t+1) and 1 - beta2^(t+1). "
+            f"Gradients are first scaled by min(1, max_grad_norm / (norm + {GRAD_NORM_EPS})) over all parameters "
+            "together (SPEC 6).",
     "minibatches": "Epoch e walks permutations[e] in consecutive slices of B / num_minibatches: minibatch j uses "
                    "the rows permutations[e, j*mb:(j+1)*mb] of the batch arrays.",
     "observations": "obs arrays are network inputs, already normalised (SPEC 3): do not normalise them again.",
@@ -36,7 +51,9 @@ CONVENTIONS = {
              "writes them). The others pass through matrix products, exp and log, whose last bits depend on the "
              "BLAS library and the CPU: compare them with a tolerance.",
     "roles": "Arrays of role 'input' are the arguments of the case's computation, those of role 'output' its "
-             "results.",
+             "results. Each case's .npz holds its golden outputs beside its inputs, and the same name can be an "
+             "input of one case and an output of another (advantages, returns): a port selects the arrays it reads "
+             "by role from this index, never by name alone or by reading the whole file.",
     "port_outputs": "A port writes every array of role 'output' to one .npz with keys '<case>/<array name>' and "
                     "checks it with: ppo-ref check-port VECTORS_DIR OUTPUTS.npz",
 }
