@@ -1,6 +1,6 @@
 """Collecting a rollout: the policy acts in the vector env for ``num_steps`` steps.
 
-Per step (SPEC 2, 3): normalise the observation, sample an action from the policy
+Per step (SPEC 2.2, 3.2): normalise the observation, sample an action from the policy
 and record its log-prob and the value, step the env with the action clipped to the
 bounds (the buffer keeps the unclipped one), merge the new observations into the
 running statistics, and record finished episodes. The rewards are scaled after the
@@ -64,7 +64,7 @@ def collect_rollout(cfg, envs, state, engine):
             state.episode_return[ended] = 0.0
             state.episode_length[ended] = 0
 
-    # Reward scaling (SPEC 3) step by step as if inside the loop above: the
+    # Reward scaling (SPEC 3.3) step by step as if inside the loop above: the
     # scaled rewards play no part in choosing actions, so it can wait until here.
     check_finite("reward", buf["rewards"])
     dones = buf["terminated"] | buf["truncated"]

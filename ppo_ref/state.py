@@ -1,6 +1,6 @@
 """Everything a run carries from one iteration to the next, and its checkpoint form.
 
-:class:`TrainState` is what a checkpoint holds (SPEC 8); run/checkpoint.py turns
+:class:`TrainState` is what a checkpoint holds (SPEC 8.3); run/checkpoint.py turns
 it into the plain named arrays of a ``checkpoint.npz`` and back.
 """
 
@@ -34,7 +34,7 @@ class TrainState:
 
 def make_rngs(seed):
     """Independent generators for initialisation, policy sampling, minibatch order
-    and env seeds, all derived from the one seed."""
+    and env seeds, all derived from the one seed (SPEC 8.1)."""
     children = np.random.SeedSequence(seed).spawn(len(RNG_NAMES))
     return {name: np.random.Generator(np.random.PCG64(ss)) for name, ss in zip(RNG_NAMES, children)}
 

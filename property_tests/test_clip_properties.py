@@ -38,7 +38,7 @@ def test_clipped_surrogate_is_the_pessimistic_bound_of_the_paper(inputs):
 
 @given(surrogate_inputs())
 def test_surrogate_slope_is_zero_exactly_where_the_clipped_term_is_strictly_larger(inputs):
-    """SPEC 5: dl/drho = -A inside [1 - eps, 1 + eps] (bounds included) or where the
+    """SPEC 5.3: dl/drho = -A inside [1 - eps, 1 + eps] (bounds included) or where the
     unclipped term is strictly larger, 0 where the clipped term is strictly larger,
     and the average of the two at an exact tie. Compared exactly."""
     ratio, adv, clip_coef = inputs

@@ -18,7 +18,7 @@ GAMMA = LAM = 0.5  # gamma * lambda = 0.25; every number below is exact in binar
 
 def test_hand_table_single_episode():
     """No episode ends inside the rollout; v'_t = v_{t+1}, and the last step
-    bootstraps from v'_{T-1} = 2.5 (SPEC 4: A_{T-1} = delta_{T-1})."""
+    bootstraps from v'_{T-1} = 2.5 (SPEC 4.2: A_{T-1} = delta_{T-1})."""
     r = np.array([1.0, 2.0, 3.0, 4.0])
     v = np.array([0.5, 1.0, 1.5, 2.0])
     v_next = np.array([1.0, 1.5, 2.0, 2.5])

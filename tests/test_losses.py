@@ -28,7 +28,7 @@ from ppo_ref.testing import FLOAT64_RTOL, check_grads
 
 OBS_DIM, ACT_DIM = 4, 2
 CLIP = 0.2
-ADV_EPS = 1e-8  # SPEC 5's epsilon of advantage normalisation, restated on purpose
+ADV_EPS = 1e-8  # SPEC 5.1's epsilon of advantage normalisation, restated on purpose
 # Bounds of the hand-built minibatch (input ranges, not tolerances; both far above
 # testing.KINK_MARGIN, the distance a central difference needs from a kink):
 KINK_DISTANCE = 0.05  # every ratio and value step is at least this far from 1 +- CLIP / +-CLIP
@@ -170,7 +170,7 @@ def test_normalize_advantages_of_a_constant_batch_is_zero():
     np.testing.assert_array_equal(normalize_advantages(np.full(4, 3.0)), np.zeros(4))
 
 
-# ---------------------------------------------------------------- kinks (SPEC 5)
+# ---------------------------------------------------------------- kinks (SPEC 5.3 to 5.5)
 
 def test_policy_derivative_is_zero_where_the_clipped_term_is_strictly_active():
     """A > 0 with rho > 1 + eps, or A < 0 with rho < 1 - eps: the loss is the

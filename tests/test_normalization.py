@@ -21,7 +21,7 @@ from ppo_ref.core.normalization import (normalize_obs, reward_scaler_init, rms_i
                                    scale_reward)
 from ppo_ref.testing import FLOAT64_RTOL, RMS_PRIOR_RTOL
 
-PRIOR_COUNT = 1e-4  # SPEC 3, restated on purpose
+PRIOR_COUNT = 1e-4  # SPEC 3.1, restated on purpose
 NORM_EPS = 1e-8
 CLIP = 10.0
 

@@ -3,7 +3,7 @@ clipping, the linear learning-rate schedule.
 
 The reference Adam below is written from the paper's bias-corrected form
 (m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t), p -= lr m_hat / (sqrt(v_hat) + eps)),
-which is the SPEC formula rearranged; gradients as small as eps make the place
+which is the SPEC 6.1 formula rearranged; gradients as small as eps make the place
 where eps is added visible.
 """
 

@@ -111,7 +111,7 @@ def test_env_gets_clipped_actions_and_the_buffer_keeps_the_sampled_ones(counter_
 
 def test_rewards_are_scaled_as_if_step_by_step(counter_env):
     """The rollout scales rewards after its last step; the result must be that of
-    scaling them one step at a time (SPEC 3): G_t = r_t + gamma G_{t-1}, the running
+    scaling them one step at a time (SPEC 3.3): G_t = r_t + gamma G_{t-1}, the running
     variance of G updated every step, G reset when an episode ends."""
     from ppo_ref.core.normalization import reward_scaler_init, scale_reward
 

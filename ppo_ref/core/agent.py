@@ -21,7 +21,7 @@ NETWORKS = ("pi", "v")
 
 
 def init_params(rng, obs_dim, act_dim, hidden=HIDDEN):
-    """Orthogonal initialisation of SPEC 1, drawn from ``rng``: policy layers first,
+    """Orthogonal initialisation of SPEC 1.4, drawn from ``rng``: policy layers first,
     then value layers; ``log_std`` starts at 0."""
     params = {}
     params.update(mlp_init(rng, "pi", (obs_dim, *hidden, act_dim), HIDDEN_GAIN, POLICY_OUTPUT_GAIN))
@@ -37,7 +37,7 @@ def param_names(params):
 
 
 def grad_norm_order(params):
-    """The order in which the global gradient norm sums (SPEC 6), backpropagation's:
+    """The order in which the global gradient norm sums (SPEC 6.2), backpropagation's:
     pi.W2, pi.b2, pi.W1, ..., pi.b0, v.W2, ..., v.b0, log_std. A float sum's last
     bit depends on its order; a port summing in this order clips bit for bit alike."""
     return [name for net in NETWORKS for i in reversed(range(num_layers(params, net)))

@@ -3,7 +3,7 @@
 The vector env uses gymnasium's SAME_STEP autoreset: when an episode ends, ``step``
 returns the first observation of the next episode and puts the true final
 observation in ``info["final_obs"]``, which GAE needs to bootstrap a truncation
-with V(final observation) (SPEC 4).
+with V(final observation) (SPEC 4.1).
 """
 
 import signal

@@ -45,8 +45,8 @@ class Case:
     """One golden case: ``make_inputs(rng)`` draws the inputs and ``compute(inputs)``
     runs ppo_ref on them; both return ``[(name, array, meaning), ...]``. ``exact``:
     the contract fixes the outputs bit for bit (elementwise IEEE operations in the
-    order SPEC writes them); otherwise they pass through matrix products, exp and
-    log, whose last bits depend on the BLAS library and the CPU."""
+    order docs/spec.md writes them, SPEC 0.2); otherwise they pass through matrix
+    products, exp and log, whose last bits depend on the BLAS library and the CPU."""
     name: str
     seed: int
     description: str

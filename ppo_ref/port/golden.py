@@ -47,9 +47,9 @@ CONVENTIONS = {
     "minibatches": "Epoch e walks permutations[e] in consecutive slices of B / num_minibatches: minibatch j uses "
                    "the rows permutations[e, j*mb:(j+1)*mb] of the batch arrays.",
     "observations": "obs arrays are network inputs, already normalised (SPEC 3): do not normalise them again.",
-    "exact": "A case with exact = true is fixed bit for bit by SPEC (elementwise IEEE operations in the order SPEC "
-             "writes them). The others pass through matrix products, exp and log, whose last bits depend on the "
-             "BLAS library and the CPU: compare them with a tolerance.",
+    "exact": "A case with exact = true is fixed bit for bit by the contract, docs/spec.md (elementwise IEEE "
+             "operations in the order it writes them, SPEC 0.2). The others pass through matrix products, exp "
+             "and log, whose last bits depend on the BLAS library and the CPU: compare them with a tolerance.",
     "roles": "Arrays of role 'input' are the arguments of the case's computation, those of role 'output' its "
              "results. Each case's .npz holds its golden outputs beside its inputs, and the same name can be an "
              "input of one case and an output of another (advantages, returns): a port selects the arrays it reads "
