@@ -99,6 +99,7 @@ def _add_port_commands(sub):
     export.set_defaults(func=_export_torch)
     export.add_argument("checkpoint", metavar="CHECKPOINT_OR_RUN_DIR")
     export.add_argument("out", metavar="OUT.npz")
+    export.add_argument("--force", action="store_true", help="replace OUT.npz if it exists (default: refuse)")
 
 
 def main(argv=None):
@@ -181,7 +182,7 @@ def _check_port(args):
 def _export_torch(args):
     from ppo_ref.port.export import export_torch
 
-    arrays = export_torch(args.checkpoint, args.out)
+    arrays = export_torch(args.checkpoint, args.out, force=args.force)
     print(f"wrote {len(arrays)} arrays (CleanRL Agent state dict and obs_rms.*) to {args.out}")
     return 0
 

@@ -1,6 +1,7 @@
 """ppo_ref.port.export and ``ppo-ref export-torch``: a trained checkpoint as CleanRL's
 Agent state dict, checked by running the exported arrays the way PyTorch does
-(``x @ weight.T + bias``) in numpy, with no torch installed."""
+(``x @ weight.T + bias``) in numpy, with no torch installed: the exported policy
+chooses ``ppo-ref eval``'s actions on the same observations."""
 
 import numpy as np
 import pytest
@@ -10,6 +11,8 @@ from ppo_ref.core.agent import policy_mean, value
 from ppo_ref.cli import main
 from ppo_ref.config import Config
 
+from ppo_ref import evaluate as evaluate_module
+from ppo_ref.envs.make import make_env
 from ppo_ref.port.export import export_torch
 from ppo_ref.core.normalization import normalize_obs
 from ppo_ref.testing import FLOAT64_RTOL, rel_error
@@ -94,6 +97,86 @@ def test_cli_exports_a_run_directory(run_dir, tmp_path, capsys):
     assert list(exported) == list(direct)
     for k in direct:
         np.testing.assert_array_equal(exported[k], direct[k], err_msg=k)
+
+
+def cleanrl_policy(sd, low, high):
+    """The exported arrays applied as CleanRL's Agent would, in float64: the frozen
+    observation statistics with their epsilon and clip, then ``actor_mean`` in
+    torch's layout; the action is the mean, or ``mean + exp(actor_logstd) * noise``,
+    clipped to the action bounds."""
+    def act(obs, noise=None):
+        x = np.clip((obs - sd["obs_rms.mean"]) / np.sqrt(sd["obs_rms.var"] + sd["obs_rms.epsilon"]),
+                    -sd["obs_rms.clip"], sd["obs_rms.clip"])
+        mean = torch_way(sd, "actor_mean", x[None])[0]
+        action = mean if noise is None else mean + np.exp(sd["actor_logstd"][0]) * noise
+        return np.clip(action, low, high)
+    return act
+
+
+def eval_act(monkeypatch, run_dir, deterministic, seed):
+    """The act(obs) that ``ppo-ref eval`` (evaluate.evaluate) runs its episodes with."""
+    captured = []
+    monkeypatch.setattr(evaluate_module, "run_episodes", lambda env_id, episodes, s, act: captured.append(act))
+    evaluate_module.evaluate(run_dir, 1, deterministic=deterministic, seed=seed)
+    return captured[0]
+
+
+def observations(run_dir, rng):
+    """Raw observations from the env (a random walk) and wide ones, some beyond the
+    normaliser's clip."""
+    cfg, _, obs_rms = ckpt.load_policy(run_dir)
+    env = make_env(cfg.env_id)
+    try:
+        obs, _ = env.reset(seed=3)
+        rows = [obs]
+        for _ in range(20):
+            obs, _, terminated, truncated, _ = env.step(env.action_space.sample())
+            rows.append(obs)
+            if terminated or truncated:
+                obs, _ = env.reset(seed=4)
+        low, high = env.action_space.low, env.action_space.high
+    finally:
+        env.close()
+    wide = obs_rms.mean + np.sqrt(obs_rms.var) * rng.normal(0.0, 6.0, (20, obs_rms.mean.shape[0]))
+    return np.concatenate([np.array(rows), wide]), low, high
+
+
+@pytest.mark.parametrize("deterministic", [True, False])
+def test_exported_policy_acts_like_ppo_ref_eval(run_dir, tmp_path, rng, monkeypatch, deterministic):
+    """On the same raw observations (and, for sampled actions, the same noise), the
+    exported arrays applied in CleanRL's layout choose ppo-ref eval's actions."""
+    export_torch(run_dir, tmp_path / "agent.npz")
+    sd = load(tmp_path / "agent.npz")
+    obs, low, high = observations(run_dir, rng)
+    seed = 11
+    ours = eval_act(monkeypatch, run_dir, deterministic, seed)
+    theirs = cleanrl_policy(sd, low, high)
+    noise_rng = np.random.default_rng(seed)  # eval's generator: one standard normal per action dim and step
+    expected = np.array([ours(o) for o in obs])
+    actual = np.array([theirs(o, None if deterministic else noise_rng.standard_normal(low.shape)) for o in obs])
+    assert rel_error(actual, expected) <= FLOAT64_RTOL
+    assert actual.dtype == expected.dtype == np.float64
+    # The comparison covers both clips: observations beyond +-10 and actions at the bounds.
+    x = (obs - sd["obs_rms.mean"]) / np.sqrt(sd["obs_rms.var"] + sd["obs_rms.epsilon"])
+    assert (np.abs(x) > sd["obs_rms.clip"]).any() and (np.abs(x) < sd["obs_rms.clip"]).any()
+    if not deterministic:
+        assert ((expected == low) | (expected == high)).any() and ((expected > low) & (expected < high)).any()
+
+
+def test_cli_refuses_to_overwrite_unless_forced(run_dir, tmp_path, capsys):
+    out = tmp_path / "agent.npz"
+    out.write_bytes(b"a file of the user's")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export-torch", str(run_dir), str(out)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(out) in err and "--force" in err
+    assert out.read_bytes() == b"a file of the user's"
+    with pytest.raises(FileExistsError):
+        export_torch(run_dir, out)
+    assert out.read_bytes() == b"a file of the user's"
+    assert main(["export-torch", "--force", str(run_dir), str(out)]) == 0
+    assert list(load(out)) == list(export_torch(run_dir, tmp_path / "again.npz"))
 
 
 def test_cli_refuses_a_non_checkpoint_and_writes_nothing(tmp_path, capsys):

@@ -5,8 +5,9 @@ The reference forms (docs/spec.md says so at its top):
 - the numerical contract: the keyword in capitals followed by a section number
   (``SPEC 5``, ``SPEC 5.3``) is that section of docs/spec.md; lists such as
   ``SPEC 5, 6`` or ``SPEC 5 and 6`` name each number;
-- another page's numbered sections: the page's path from the repository root, a
-  section sign and the number, ``docs/math.md §12.3``;
+- another page's numbered sections: the page's path from the repository root (or a
+  Markdown link whose text is that path), a section sign and the number,
+  ``docs/math.md §12.3``;
 - inside a Markdown page, a section sign and a number alone is that page's own
   section.
 
@@ -32,7 +33,8 @@ LIST_SEP = r"(?:\s*,\s*|\s+and\s+|\s+to\s+)"
 SPEC_WORD = re.compile(rf"(?<![\w-]){S}(?![\w-])")
 SPEC_NUMBERS = re.compile(rf"\s+({NUM}(?:{LIST_SEP}{NUM})*)\b")
 SPEC_PLACEHOLDER = re.compile(r"\s+n(?:\.m)?\b")  # "SPEC n", "SPEC n.m": the form itself, in prose
-PAGE_REF = re.compile(rf"(?<![\w/.-])([\w./-]+\.md)\s*§\s*({NUM}(?:{LIST_SEP}§?\s*{NUM})*)")
+PAGE_REF = re.compile(  # the page's path, bare or as a Markdown link's text, then the section sign
+    rf"(?<![\w/.-])([\w./-]+\.md)(?:\]\([^)\s]*\))?\s*§\s*({NUM}(?:{LIST_SEP}§?\s*{NUM})*)")
 OWN_REF = re.compile(rf"§\s*({NUM})")
 BAD_FORMS = (
     (re.compile(r"\bsections?\s+\d", re.I), "'section' and a number: write SPEC n or <page>.md §n"),
@@ -177,6 +179,8 @@ def test_scanner_names_file_line_and_reference_of_a_missing_section():
 def test_scanner_checks_other_pages_and_a_pages_own_sections():
     assert _check("README.md", "docs/math.md §" + "12.4\n") == [
         "README.md:1: docs/math.md §12.4: docs/math.md has no section 12.4"]
+    assert _check("README.md", "[docs/math.md](docs/math.md) §" + "12.3 and §" + "13\n") == [
+        "README.md:1: docs/math.md §13: docs/math.md has no section 13"]
     assert _check("README.md", "math.md §" + "12\n") == [
         "README.md:1: math.md §12: no page math.md (write the path from the repository root)"]
     assert _check("docs/math.md", "see §" + "4\n") == ["docs/math.md:1: §4: docs/math.md has no section 4"]

@@ -18,11 +18,30 @@ CleanRL keeps in gymnasium's ``NormalizeObservation`` wrapper:
     obs_rms.clip ()    = 10: the normalised observation is clipped to [-10, 10]
     obs_rms.epsilon () = 1e-8: obs_n = clip((obs - mean) / sqrt(var + 1e-8), -10, 10)
 
-Keys are in the order of ``Agent().state_dict()``; arrays are float64. In PyTorch:
+Keys are in the order of ``Agent().state_dict()`` (checked with torch 2.13.0 on
+CleanRL's class): a module's own parameters come before its submodules', so
+``actor_logstd`` first, then ``critic.*`` (assigned before ``actor_mean``), then
+``actor_mean.*``; then the ``obs_rms.*`` statistics. Arrays are float64.
 
+Loading in PyTorch (docs/porting.md, "Exporting to PyTorch"): set the dtype first,
+or the float64 arrays are copied into float32 parameters; then normalise each raw
+observation with the exported statistics, in float64, as ``ppo-ref eval`` does:
+
+    torch.set_default_dtype(torch.float64)       # before building Agent
+    agent = Agent(envs)
     f = numpy.load("agent.npz")
     agent.load_state_dict({k: torch.from_numpy(f[k]) for k in f.files if not k.startswith("obs_rms.")})
+    x = numpy.clip((obs - f["obs_rms.mean"]) / numpy.sqrt(f["obs_rms.var"] + f["obs_rms.epsilon"]),
+                   -f["obs_rms.clip"], f["obs_rms.clip"])
+    mu = agent.actor_mean(torch.from_numpy(x))   # deterministic action, before clipping to the bounds
+
+The exported policy then chooses ``ppo-ref eval``'s actions on the same
+observations (tests/test_export.py checks it in numpy, in CleanRL's layout).
+``export_torch`` refuses to replace an existing file unless ``force``
+(``ppo-ref export-torch --force``).
 """
+
+import os
 
 import numpy as np
 
@@ -31,7 +50,9 @@ from ppo_ref.run import checkpoint as ckpt
 from ppo_ref.core.mlp import layer_names, num_layers
 from ppo_ref.core.normalization import NORM_EPS, OBS_CLIP
 
-TORCH_MODULES = (("critic", "v"), ("actor_mean", "pi"))  # state_dict order: critic, then actor_mean
+# Agent().state_dict() order: actor_logstd (the Agent's own parameter), then its
+# submodules as assigned in __init__, critic before actor_mean.
+TORCH_MODULES = (("critic", "v"), ("actor_mean", "pi"))
 CLEANRL_LINEAR_LAYERS = 3
 
 
@@ -50,9 +71,12 @@ def torch_state_dict(params):
     return out
 
 
-def export_torch(checkpoint, out_path):
+def export_torch(checkpoint, out_path, force=False):
     """Write the CleanRL state dict and obs statistics of a checkpoint (or run
-    directory) to ``out_path``; returns the arrays written."""
+    directory) to ``out_path``; returns the arrays written. An existing
+    ``out_path`` is left untouched (FileExistsError) unless ``force``."""
+    if not force and os.path.lexists(out_path):
+        raise FileExistsError(f"{out_path} already exists; pass --force to overwrite it")
     _, params, obs_rms = ckpt.load_policy(checkpoint)
     arrays = torch_state_dict(params)
     arrays.update({
