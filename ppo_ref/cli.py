@@ -80,7 +80,7 @@ def build_parser():
 
 def _add_port_commands(sub):
     """golden, check-port and export-torch: the tools for checking and feeding ports."""
-    from ppo_ref.port.check import DEFAULT_ATOL, DEFAULT_RTOL
+    from ppo_ref.port.check import DEFAULT_ATOL, DEFAULT_RTOL, FLOAT32_TOL
 
     golden = sub.add_parser("golden", help="write the golden test vectors (one .npz per case and index.json)")
     golden.set_defaults(func=_golden)
@@ -88,10 +88,18 @@ def _add_port_commands(sub):
     check = sub.add_parser("check-port", help="compare a port's outputs with the golden vectors, tensor by tensor")
     check.set_defaults(func=_check_port)
     check.add_argument("vectors_dir", metavar="VECTORS_DIR")
-    check.add_argument("outputs", metavar="OUTPUTS.npz", help="the port's outputs, keys '<case>/<array name>'")
-    check.add_argument("--rtol", type=float, default=DEFAULT_RTOL,
+    check.add_argument("outputs", metavar="OUTPUTS.npz", nargs="?",
+                       help="the port's outputs, keys '<case>/<array name>' (see --list)")
+    check.add_argument("--list", action="store_true",
+                       help="print every key a port must write, with its shape, dtype and meaning, and exit")
+    check.add_argument("--first", action="store_true",
+                       help="stop at the first mismatch instead of reporting every tensor")
+    check.add_argument("--float32", action="store_true",
+                       help=f"a float32 port: each tensor within {FLOAT32_TOL:g} of its largest golden magnitude "
+                            "(instead of --rtol and --atol; see docs/porting.md)")
+    check.add_argument("--rtol", type=float, default=None,
                        help=f"relative tolerance (default: {DEFAULT_RTOL})")
-    check.add_argument("--atol", type=float, default=DEFAULT_ATOL,
+    check.add_argument("--atol", type=float, default=None,
                        help=f"absolute tolerance (default: {DEFAULT_ATOL})")
     check.add_argument("--case", action="append", default=None, metavar="NAME",
                        help="check only this case (repeatable; default: all)")
@@ -168,14 +176,39 @@ def _golden(args):
 
 
 def _check_port(args):
-    from ppo_ref.port.check import PortMismatch, check_port
+    from ppo_ref.port.check import DEFAULT_ATOL, DEFAULT_RTOL, listing, port_report
 
-    try:
-        n = check_port(args.vectors_dir, args.outputs, rtol=args.rtol, atol=args.atol, cases=args.case)
-    except PortMismatch as err:
-        print(f"ppo-ref: port mismatch: {err}", file=sys.stderr)
-        return 1
-    print(f"port matches the golden vectors: {n} tensors within rtol {args.rtol:g}, atol {args.atol:g}")
+    if args.list:
+        if args.outputs is not None or args.first or args.float32:
+            raise ConfigError("--list prints what a port must write; it takes only VECTORS_DIR (and --case)")
+        print(listing(args.vectors_dir, args.case))
+        return 0
+    if args.outputs is None:
+        raise ConfigError("check-port needs OUTPUTS.npz (or --list to see what it must hold)")
+    if args.float32 and (args.rtol is not None or args.atol is not None):
+        raise ConfigError("--float32 sets its own tolerance; do not also pass --rtol or --atol")
+    rtol = DEFAULT_RTOL if args.rtol is None else args.rtol
+    atol = DEFAULT_ATOL if args.atol is None else args.atol
+    report = port_report(args.vectors_dir, args.outputs, rtol=rtol, atol=atol, cases=args.case,
+                         float32=args.float32, first=args.first)
+    first = report.first_failure
+    if args.first:
+        if first is not None:
+            print(f"ppo-ref: port mismatch: {first.message}", file=sys.stderr)
+            return 1
+    else:
+        print(report.table())
+        if first is not None:
+            kinds = {s: sum(r.status == s for r in report.failures) for s in ("missing", "shape", "dtype")}
+            detail = ", ".join(f"{n} {s}" if s == "missing" else f"{n} of the wrong {s}" for s, n in kinds.items()
+                               if n)
+            hint = ("; the outputs are float32: check them with --float32" if not args.float32
+                    and any(r.port_dtype == "float32" for r in report.failures) else "")
+            print(f"ppo-ref: port mismatch: {len(report.failures)} of {len(report.results)} tensors fail"
+                  f"{f' ({detail})' if detail else ''}; look first at the earliest in the computation: "
+                  f"{first.message}{hint}", file=sys.stderr)
+            return 1
+    print(f"port matches the golden vectors: {len(report.results)} tensors within {report.criterion}")
     return 0
 
 
