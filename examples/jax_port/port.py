@@ -76,6 +76,7 @@ def entropy(log_std):
     return jnp.sum(log_std + 0.5 * (1.0 + LOG_2PI))
 
 
+@jax.jit
 def log_prob_grads(a, mu, log_std):
     """SPEC 2.1: per-sample d log_prob / d mu and d log_prob / d log_std, (M, A) each."""
     return jax.vmap(jax.grad(log_prob, argnums=(1, 2)), in_axes=(0, 0, None))(a, mu, log_std)
@@ -157,11 +158,19 @@ loss_and_grads = jax.jit(jax.value_and_grad(loss, has_aux=True), static_argnames
 
 # --- SPEC 6: optimisation -----------------------------------------------------------
 
+@jax.jit
+def sums_of_squares(grads):
+    """Each array's sum of squares, ``vdot(g, g)``, by name."""
+    return {k: jnp.vdot(g, g) for k, g in grads.items()}
+
+
 def global_norm(grads, order):
-    """SPEC 6.2: sqrt of the sum of squares of every gradient, summed in ``order``."""
+    """SPEC 6.2: sqrt of the sum of squares of every gradient, the arrays' sums
+    added one by one in ``order`` as float64."""
+    sums = sums_of_squares(grads)
     total = 0.0
     for k in order:
-        total = total + float(jnp.vdot(grads[k], grads[k]))
+        total = total + float(sums[k])
     return math.sqrt(total)
 
 
