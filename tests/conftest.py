@@ -4,8 +4,13 @@ Only fixtures live here; tolerances and the finite-difference helper come from
 :mod:`ppo_ref.testing`, so that they are named once for the tests and for ports.
 """
 
+import os
+
 import numpy as np
 import pytest
+
+from ppo_ref.cli import main
+from ppo_ref.port.format import load_case, read_index
 
 
 @pytest.fixture
@@ -34,3 +39,30 @@ def random_params():
         return params
 
     return make
+
+
+GOLDEN_DIR = os.path.join(os.path.dirname(__file__), "golden")
+
+
+@pytest.fixture(scope="module")
+def golden_outputs():
+    """Every output of every golden case, keyed '<case>/<name>' as a port writes them."""
+    out = {}
+    for case in read_index(GOLDEN_DIR)["cases"]:
+        arrays = load_case(GOLDEN_DIR, case)
+        out.update({f"{case['name']}/{a['name']}": arrays[a["name"]] for a in case["arrays"] if a["role"] == "output"})
+    return out
+
+
+@pytest.fixture
+def check_port_cli(capsys):
+    """``ppo-ref check-port ARGS`` in this process: (exit code, stdout, stderr); an
+    error the CLI reports by exiting counts as that exit code."""
+    def run(*args):
+        try:
+            code = main(["check-port", *map(str, args)])
+        except SystemExit as exit_:
+            code = exit_.code
+        out = capsys.readouterr()
+        return code, out.out, out.err
+    return run

@@ -8,7 +8,6 @@ import os
 import numpy as np
 import pytest
 
-from ppo_ref.cli import main
 from ppo_ref.port import float32
 from ppo_ref.port.cases import CASES
 from ppo_ref.port.check import FLOAT32_MARGIN, FLOAT32_TOL, check_port, port_report
@@ -16,23 +15,6 @@ from ppo_ref.port.format import load_case, read_index
 
 GOLDEN_DIR = os.path.join(os.path.dirname(__file__), "golden")
 PORTING_MD = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "porting.md")
-
-
-def run_cli(capsys, *args):
-    try:
-        code = main(["check-port", *map(str, args)])
-    except SystemExit as exit_:
-        code = exit_.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def golden_outputs():
-    out = {}
-    for case in read_index(GOLDEN_DIR)["cases"]:
-        arrays = load_case(GOLDEN_DIR, case)
-        out.update({f"{case['name']}/{a['name']}": arrays[a["name"]] for a in case["arrays"] if a["role"] == "output"})
-    return out
 
 
 def float32_port(tmp_path):
@@ -66,20 +48,20 @@ def test_the_core_does_not_stay_in_float32_hence_the_float32_module():
     assert {"grads/pi.W0", "grads/v.W0", "grads/log_std"} <= wide["ppo_loss"]
 
 
-def test_the_float32_computation_is_float32_throughout(tmp_path):
+def test_the_float32_computation_is_float32_throughout(tmp_path, golden_outputs):
     _, outputs, crashed = float32_port(tmp_path)
     assert not crashed
-    assert set(outputs) == set(golden_outputs())
+    assert set(outputs) == set(golden_outputs)
     assert {a.dtype.name for a in outputs.values()} == {"float32", "int64"}
 
 
-def test_a_correct_float32_port_passes_with_float32_only(tmp_path, capsys):
+def test_a_correct_float32_port_passes_with_float32_only(tmp_path, check_port_cli):
     path, outputs, _ = float32_port(tmp_path)
     assert check_port(GOLDEN_DIR, path, float32=True) == len(outputs)
-    code, out, err = run_cli(capsys, GOLDEN_DIR, path, "--float32")
+    code, out, err = check_port_cli(GOLDEN_DIR, path, "--float32")
     assert code == 0, err
     assert f"{len(outputs)} tensors within float32: max |port - golden| <= {FLOAT32_TOL:g} max |golden|" in out
-    code, _, err = run_cli(capsys, GOLDEN_DIR, path)
+    code, _, err = check_port_cli(GOLDEN_DIR, path)
     assert code == 1 and err.rstrip().endswith("the outputs are float32: check them with --float32")
 
 
@@ -147,7 +129,7 @@ FAULTS = {
 
 
 @pytest.mark.parametrize("fault", FAULTS)
-def test_a_float32_port_with_a_planted_fault_fails_naming_the_tensor(tmp_path, capsys, monkeypatch, fault):
+def test_a_float32_port_with_a_planted_fault_fails_naming_the_tensor(tmp_path, check_port_cli, monkeypatch, fault):
     replacements, first, crashes = FAULTS[fault]
     for name, fn in replacements.items():
         monkeypatch.setattr(float32, name, fn)
@@ -161,5 +143,5 @@ def test_a_float32_port_with_a_planted_fault_fails_naming_the_tensor(tmp_path, c
         assert report.first_failure.message.startswith(f"{first} has shape (8,); expected (3,)")
     assert {r.case for r in report.failures} == {first.split("/")[0], *crashes, *(
         ["ppo_update"] if first.startswith(("ppo_loss", "adam_step")) else [])}
-    code, _, err = run_cli(capsys, GOLDEN_DIR, path, "--float32")
+    code, _, err = check_port_cli(GOLDEN_DIR, path, "--float32")
     assert code == 1 and f"look first at the earliest in the computation: {first}" in err

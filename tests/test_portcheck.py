@@ -23,46 +23,25 @@ EXAMPLE = os.path.join(ROOT, "tests", "port_example.py")
 EXAMPLE_CASES = ("gaussian", "gae_bootstrap", "gae_no_bootstrap")
 
 
-@pytest.fixture(scope="module")
-def golden_outputs():
-    """Every output of every case, keyed '<case>/<name>' as a port writes them."""
-    out = {}
-    for case in read_index(GOLDEN_DIR)["cases"]:
-        arrays = load_case(GOLDEN_DIR, case)
-        out.update({f"{case['name']}/{a['name']}": arrays[a["name"]] for a in case["arrays"] if a["role"] == "output"})
-    return out
-
-
 def write(tmp_path, arrays):
     path = tmp_path / "outputs.npz"
     np.savez(path, **arrays)
     return path
 
 
-def run_cli(capsys, *args):
-    """``ppo-ref check-port ARGS`` in this process: (exit code, stdout, stderr);
-    an error the CLI reports by exiting counts as that exit code."""
-    try:
-        code = main(["check-port", *map(str, args)])
-    except SystemExit as exit_:
-        code = exit_.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def largest_element(arr):
     return np.unravel_index(np.argmax(np.abs(arr)), arr.shape)
 
 
-def test_golden_outputs_pass(tmp_path, capsys, golden_outputs):
+def test_golden_outputs_pass(tmp_path, check_port_cli, golden_outputs):
     path = write(tmp_path, golden_outputs)
     assert check_port(GOLDEN_DIR, path) == len(golden_outputs)
-    code, out, err = run_cli(capsys, GOLDEN_DIR, path)
+    code, out, err = check_port_cli(GOLDEN_DIR, path)
     assert code == 0, err
     assert f"{len(golden_outputs)} tensors" in out
 
 
-def test_element_off_by_1e_6_relative_is_rejected_with_its_name_and_index(tmp_path, capsys, golden_outputs):
+def test_element_off_by_1e_6_relative_is_rejected_with_its_name_and_index(tmp_path, check_port_cli, golden_outputs):
     key = "ppo_update/params_after/pi.W1"
     outputs = {k: v.copy() for k, v in golden_outputs.items()}
     i, j = largest_element(outputs[key])
@@ -74,7 +53,7 @@ def test_element_off_by_1e_6_relative_is_rejected_with_its_name_and_index(tmp_pa
     assert err.value.rel_error == pytest.approx(1e-6, rel=1e-6)
     assert f"{key}[{i}, {j}]" in str(err.value)
     for flags in ((), ("--first",)):
-        code, _, err = run_cli(capsys, GOLDEN_DIR, path, *flags)
+        code, _, err = check_port_cli(GOLDEN_DIR, path, *flags)
         assert code == 1
         assert err.count("\n") == 1 and f"{key}[{i}, {j}]" in err and "1e-06" in err
 
@@ -87,14 +66,14 @@ def test_first_mismatch_in_index_order_is_reported(tmp_path, golden_outputs):
         check_port(GOLDEN_DIR, write(tmp_path, outputs))
 
 
-def test_missing_tensor_is_reported(tmp_path, capsys, golden_outputs):
+def test_missing_tensor_is_reported(tmp_path, check_port_cli, golden_outputs):
     key = "ppo_loss/grads/v.b2"
     outputs = {k: v for k, v in golden_outputs.items() if k != key}
     path = write(tmp_path, outputs)
     with pytest.raises(PortMismatch, match=rf"^{key} is missing from .*outputs\.npz") as err:
         check_port(GOLDEN_DIR, path)
     assert err.value.key == key and err.value.index is None
-    code, _, err = run_cli(capsys, GOLDEN_DIR, path)
+    code, _, err = check_port_cli(GOLDEN_DIR, path)
     assert code == 1 and err.count("\n") == 1 and key in err
 
 
@@ -115,17 +94,17 @@ def test_float32_port_passes_with_looser_tolerances_only(tmp_path, golden_output
     assert check_port(GOLDEN_DIR, path, rtol=1e-6, atol=1e-30) == len(golden_outputs)
 
 
-def test_one_case_can_be_checked_alone(tmp_path, capsys, golden_outputs):
+def test_one_case_can_be_checked_alone(tmp_path, check_port_cli, golden_outputs):
     outputs = {k: v for k, v in golden_outputs.items() if k.startswith("gaussian/")}
     path = write(tmp_path, outputs)
     assert check_port(GOLDEN_DIR, path, cases=["gaussian"]) == len(outputs)
-    code, _, err = run_cli(capsys, GOLDEN_DIR, path, "--case", "gaussian")
+    code, _, err = check_port_cli(GOLDEN_DIR, path, "--case", "gaussian")
     assert code == 0, err
     with pytest.raises(GoldenError, match="no case named gausian"):
         check_port(GOLDEN_DIR, path, cases=["gausian"])
 
 
-def test_damaged_vectors_and_unreadable_outputs_are_errors_not_mismatches(tmp_path, capsys, golden_outputs):
+def test_damaged_vectors_and_unreadable_outputs_are_errors_not_mismatches(tmp_path, check_port_cli, golden_outputs):
     vectors = tmp_path / "vectors"
     shutil.copytree(GOLDEN_DIR, vectors)
     data = bytearray((vectors / "gaussian.npz").read_bytes())
@@ -134,11 +113,11 @@ def test_damaged_vectors_and_unreadable_outputs_are_errors_not_mismatches(tmp_pa
     path = write(tmp_path, golden_outputs)
     with pytest.raises(GoldenError, match="gaussian.npz does not match its sha256"):
         check_port(vectors, path)
-    code, _, err = run_cli(capsys, GOLDEN_DIR, tmp_path / "missing.npz")
+    code, _, err = check_port_cli(GOLDEN_DIR, tmp_path / "missing.npz")
     assert code == 2 and err.count("\n") == 1 and "missing.npz" in err
 
 
-def test_report_checks_every_tensor_and_names_the_earliest_failure(tmp_path, capsys, golden_outputs):
+def test_report_checks_every_tensor_and_names_the_earliest_failure(tmp_path, check_port_cli, golden_outputs):
     """Faults in ppo_update and then in ppo_loss's output layer: every tensor gets a
     row, and the one to look at first is ppo_loss's, earlier in the computation,
     though ppo_update's are written first."""
@@ -151,7 +130,7 @@ def test_report_checks_every_tensor_and_names_the_earliest_failure(tmp_path, cap
     assert len(report.results) == len(golden_outputs) and not report.ok
     assert [r.key for r in report.failures] == [early, late]
     assert report.first_failure.key == early and report.first_failure.index == (0, 0)
-    code, out, err = run_cli(capsys, GOLDEN_DIR, path)
+    code, out, err = check_port_cli(GOLDEN_DIR, path)
     assert code == 1
     rows = {tuple(line.split()[:2]): line for line in out.splitlines()[1:len(golden_outputs) + 1]}
     assert len(rows) == len(golden_outputs)
@@ -162,7 +141,7 @@ def test_report_checks_every_tensor_and_names_the_earliest_failure(tmp_path, cap
     with pytest.raises(PortMismatch) as first:
         check_port(GOLDEN_DIR, path)
     assert first.value.key == early
-    code, out, err = run_cli(capsys, GOLDEN_DIR, path, "--first")
+    code, out, err = check_port_cli(GOLDEN_DIR, path, "--first")
     assert code == 1 and out == "" and err.count("\n") == 1 and early in err and late not in err
 
 
@@ -182,7 +161,7 @@ def test_worst_element_is_named_not_the_first_failing_one(golden_outputs):
     assert result.message.startswith(f"{key}[{i}, {j}]: ")
 
 
-def test_missing_and_unexpected_keys_are_listed(tmp_path, capsys, golden_outputs):
+def test_missing_and_unexpected_keys_are_listed(tmp_path, check_port_cli, golden_outputs):
     outputs = dict(golden_outputs)
     outputs["ppo_loss/grads/pi.w0"] = outputs.pop("ppo_loss/grads/pi.W0")  # a typo
     outputs["ppo_loss/debug"] = np.zeros(1, np.float32)  # no larger than t_after, the file's size limit
@@ -191,16 +170,16 @@ def test_missing_and_unexpected_keys_are_listed(tmp_path, capsys, golden_outputs
     assert [(r.key, r.status) for r in report.failures] == [("ppo_loss/grads/pi.W0", "missing"),
                                                            ("adam_step/t_after", "missing")]
     assert report.unexpected == ["ppo_loss/debug", "ppo_loss/grads/pi.w0 (did you mean ppo_loss/grads/pi.W0?)"]
-    code, out, err = run_cli(capsys, GOLDEN_DIR, tmp_path / "outputs.npz")
+    code, out, err = check_port_cli(GOLDEN_DIR, tmp_path / "outputs.npz")
     assert code == 1 and "(2 missing)" in err
     assert "ppo_loss/grads/pi.W0 is missing" in out and "ppo_loss/grads/pi.w0 (did you mean" in out
     assert re.search(r"^ppo_loss +grads/pi.W0 +- +- +- +MISSING$", out, re.M)
 
 
-def test_unexpected_keys_alone_do_not_fail(tmp_path, capsys, golden_outputs):
+def test_unexpected_keys_alone_do_not_fail(tmp_path, check_port_cli, golden_outputs):
     outputs = {k: v for k, v in golden_outputs.items() if k.startswith("gaussian/")}
     path = write(tmp_path, {**outputs, "gaussian/scratch": np.ones(2)})
-    code, out, _ = run_cli(capsys, GOLDEN_DIR, path, "--case", "gaussian")
+    code, out, _ = check_port_cli(GOLDEN_DIR, path, "--case", "gaussian")
     assert code == 0 and "1 key the index does not list (not checked):\n  gaussian/scratch" in out
 
 
@@ -227,8 +206,8 @@ def test_transposed_square_weight_is_named_as_such(tmp_path, golden_outputs):
                                    "(PyTorch's (out, in) against ppo_ref's (in, out))")
 
 
-def test_list_prints_every_expected_key_with_shape_dtype_and_meaning(capsys):
-    code, out, err = run_cli(capsys, "--list", GOLDEN_DIR)
+def test_list_prints_every_expected_key_with_shape_dtype_and_meaning(check_port_cli):
+    code, out, err = check_port_cli("--list", GOLDEN_DIR)
     assert code == 0, err
     for case in read_index(GOLDEN_DIR)["cases"]:
         assert f"# {case['name']}: {case['description']}" in out
@@ -239,18 +218,18 @@ def test_list_prints_every_expected_key_with_shape_dtype_and_meaning(capsys):
                 continue
             fields = [f.strip() for f in line.group().split("  ") if f.strip()]
             assert fields[1:] == [str(tuple(a["shape"])), a["dtype"], a["meaning"]]
-    code, out, _ = run_cli(capsys, "--list", GOLDEN_DIR, "--case", "gaussian")
+    code, out, _ = check_port_cli("--list", GOLDEN_DIR, "--case", "gaussian")
     assert code == 0 and "gaussian/log_prob" in out and "ppo_loss" not in out
 
 
-def test_check_port_arguments_are_checked(capsys, tmp_path, golden_outputs):
+def test_check_port_arguments_are_checked(check_port_cli, tmp_path, golden_outputs):
     path = write(tmp_path, golden_outputs)
     for args in (("--list", GOLDEN_DIR, path), (GOLDEN_DIR,), (GOLDEN_DIR, path, "--float32", "--rtol", "1e-3")):
-        code, out, err = run_cli(capsys, *args)
+        code, out, err = check_port_cli(*args)
         assert code == 2 and out == "" and err.count("\n") == 1 and err.startswith("ppo-ref: error: "), args
 
 
-def test_the_minimal_example_runs_passes_and_is_quoted_whole_in_the_docs(tmp_path, capsys):
+def test_the_minimal_example_runs_passes_and_is_quoted_whole_in_the_docs(tmp_path, check_port_cli):
     """docs/porting.md quotes tests/port_example.py whole; run as the docs say, its
     outputs pass with the default (float64) tolerances, and the other cases are
     reported missing."""
@@ -261,7 +240,7 @@ def test_the_minimal_example_runs_passes_and_is_quoted_whole_in_the_docs(tmp_pat
                           timeout=120, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert check_port(GOLDEN_DIR, out, cases=list(EXAMPLE_CASES)) == 9
-    code, stdout, err = run_cli(capsys, GOLDEN_DIR, out, *(f"--case={c}" for c in EXAMPLE_CASES))
+    code, stdout, err = check_port_cli(GOLDEN_DIR, out, *(f"--case={c}" for c in EXAMPLE_CASES))
     assert code == 0 and "9 tensors within rtol 1e-09, atol 1e-15" in stdout, err
     report = port_report(GOLDEN_DIR, out)
     assert {r.case for r in report.failures} == {c["name"] for c in read_index(GOLDEN_DIR)["cases"]} - set(
