@@ -13,7 +13,6 @@ import sys
 import numpy as np
 import pytest
 
-from ppo_ref.cli import main
 from ppo_ref.port.format import GoldenError, load_case, read_index
 from ppo_ref.port.check import DEFAULT_RTOL, PortMismatch, check_port, compare, port_report
 
