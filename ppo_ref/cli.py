@@ -1,4 +1,5 @@
-"""Command line: ``ppo-ref train``, ``eval``, ``summary``, ``golden``, ``check-port``, ``export-torch``, ``plot``, ``report``.
+"""Command line: ``ppo-ref train``, ``eval``, ``summary``, ``golden``, ``check-port``, ``export-torch``, ``plot``, ``report``,
+``tensorboard``.
 
 The train flags are generated from :class:`ppo_ref.config.Config`, the one source
 of names, defaults and help text. Errors the user can fix are printed as one line
@@ -7,6 +8,7 @@ of names, defaults and help text. Errors the user can fix are printed as one lin
 
 import argparse
 import dataclasses
+import os
 import sys
 import typing
 
@@ -75,6 +77,12 @@ def build_parser():
     report = sub.add_parser("report", help="a Markdown results table (one row per env) from run directories")
     report.set_defaults(func=_report)
     report.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    tb = sub.add_parser("tensorboard", help="TensorBoard event files (CleanRL's tag names) from run directories' "
+                                            "CSVs; needs ppo_ref[tensorboard]")
+    tb.set_defaults(func=_tensorboard)
+    tb.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    tb.add_argument("--out", default=None, metavar="LOG_DIR",
+                    help="write LOG_DIR/<run directory's name>/events.* (default: into each run directory)")
     return parser
 
 
@@ -225,6 +233,15 @@ def _plot(args):
 
     for path in plot(args.run_dirs, args.out):
         print(path)
+    return 0
+
+
+def _tensorboard(args):
+    from ppo_ref.run.tensorboard import convert
+
+    for run_dir in args.run_dirs:
+        out = None if args.out is None else os.path.join(args.out, os.path.basename(os.path.normpath(run_dir)))
+        print(convert(run_dir, out))
     return 0
 
 

@@ -46,6 +46,8 @@ class Config:
     target_kl: float | None = _f(None, "stop an iteration's epochs once approx_kl exceeds this (off by default)")
     bootstrap_truncation: bool = _f(True, "bootstrap time-limit truncations with V(final obs); "
                                           "off treats them as terminations, as CleanRL does")
+    tensorboard: bool = _f(False, "also write TensorBoard event files into the run directory, under the tag "
+                                  "names of CleanRL's ppo_continuous_action.py (needs ppo_ref[tensorboard])")
     checkpoint_every: int = _f(10, "write a checkpoint every this many iterations (and at the end)")
     run_dir: str | None = _f(None, "run directory (default runs/ENV_ID__SEED__TIMESTAMP)")
 
@@ -88,7 +90,7 @@ def validate(cfg):
     if not _is_int(cfg.seed) or not 0 <= cfg.seed < 2**63:
         fail("seed", "must be an integer in [0, 2**63)")
     for name in ("anneal_lr", "norm_adv", "clip_vloss", "bootstrap_truncation", "async_envs",
-                 "thread_envs", "reference_core"):
+                 "thread_envs", "reference_core", "tensorboard"):
         if not isinstance(getattr(cfg, name), bool):
             fail(name, "must be true or false")
     if cfg.async_envs and cfg.thread_envs:

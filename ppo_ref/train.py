@@ -27,6 +27,7 @@ from ppo_ref.run import checkpoint as ckpt
 from ppo_ref.run.rundir import open_run, restore_envs
 from ppo_ref.run.runlog import RunLog
 from ppo_ref.run.signals import StopRequested
+from ppo_ref.run.tensorboard import check_available as check_tensorboard
 from ppo_ref.state import init_state
 from ppo_ref.stopwatch import Stopwatch
 from ppo_ref.update import update
@@ -45,6 +46,8 @@ def train(cfg=None, resume=None, progress=None, log=print, callback=None, stopwa
     # machine they cost several times the work they share.
     with threadpool_limits(limits=1, user_api="blas"):
         cfg, state, sim_states = open_run(cfg, resume)
+        if cfg.tensorboard:
+            check_tensorboard()
         probe_spaces(cfg.env_id)
         envs = make_vector_env(cfg.env_id, cfg.num_envs, cfg.async_envs, cfg.thread_envs)
         try:
@@ -52,7 +55,8 @@ def train(cfg=None, resume=None, progress=None, log=print, callback=None, stopwa
                 state = init_state(cfg, envs)
             else:
                 restore_envs(cfg, envs, state, sim_states, log)
-            runlog = RunLog(cfg.run_dir, cfg.to_dict(), None if resume is None else state.global_step)
+            runlog = RunLog(cfg.run_dir, cfg.to_dict(), None if resume is None else state.global_step,
+                            tensorboard=cfg.tensorboard)
             try:
                 with StopRequested() as stop:
                     _loop(cfg, envs, state, runlog, stop, progress, log, callback, stopwatch or Stopwatch())

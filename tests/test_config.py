@@ -30,6 +30,7 @@ BAD_VALUES = {
     "max_grad_norm": [0.0, -0.5],
     "target_kl": [0.0, -0.01, float("nan")],
     "bootstrap_truncation": ["no"],
+    "tensorboard": [1, "yes"],
     "checkpoint_every": [0, 1.5],
     "run_dir": ["", 5],
 }

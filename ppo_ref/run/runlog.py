@@ -28,10 +28,15 @@ EPISODES_FIELDS = ("global_step", "return", "length")
 
 
 class RunLog:
-    def __init__(self, run_dir, config_dict, resume_step=None):
+    def __init__(self, run_dir, config_dict, resume_step=None, tensorboard=False):
         """Open ``run_dir`` for a new run (``resume_step=None``) or to continue one
-        whose checkpoint is at ``resume_step`` global steps."""
+        whose checkpoint is at ``resume_step`` global steps; ``tensorboard``: also
+        write the rows as TensorBoard scalars (tensorboard.py)."""
         self.run_dir = run_dir
+        self._tb = None
+        if tensorboard:
+            from ppo_ref.run.tensorboard import EventLog
+            self._tb = EventLog(run_dir, resume_step)
         os.makedirs(run_dir, exist_ok=True)
         self.checkpoint_path = os.path.join(run_dir, CHECKPOINT_NAME)
         for name in (CHECKPOINT_NAME, "metrics.csv", "episodes.csv"):
@@ -56,15 +61,21 @@ class RunLog:
 
     def episode(self, global_step, ret, length):
         self._writers["episodes"].writerow((global_step, repr(ret), length))
+        if self._tb is not None:
+            self._tb.episode(global_step, ret, length)
 
     def metrics(self, row):
         self._writers["metrics"].writerow([_fmt(row[k]) for k in METRICS_FIELDS])
         for f in self._files.values():
             f.flush()
+        if self._tb is not None:
+            self._tb.metrics(row)
 
     def close(self):
         for f in self._files.values():
             f.close()
+        if self._tb is not None:
+            self._tb.close()
 
 
 def _fmt(v):
