@@ -58,12 +58,25 @@ def build_parser():
     train.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                        help="show a progress bar (default: when stderr is a terminal)")
 
-    ev = sub.add_parser("eval", help="evaluate a checkpoint with frozen normaliser statistics")
+    ev = sub.add_parser("eval", help="evaluate a checkpoint with frozen normaliser statistics, or render a video "
+                                     "of it (--video, --gif; needs ppo_ref[video])")
     ev.set_defaults(func=_eval)
     ev.add_argument("checkpoint", metavar="CHECKPOINT_OR_RUN_DIR")
-    ev.add_argument("--episodes", type=int, default=10, help="number of episodes (default: 10)")
+    ev.add_argument("--episodes", type=int, default=None,
+                    help="number of episodes (default: 10, or 1 with --video or --gif)")
     ev.add_argument("--deterministic", action="store_true", help="act with the mean action instead of sampling")
     ev.add_argument("--seed", type=int, default=0, help="seed of the evaluation episodes and action noise (default: 0)")
+    ev.add_argument("--video", metavar="OUT.mp4", default=None,
+                    help="render the episodes into this MP4 file (a GIF if the name ends in .gif), headless "
+                         "through EGL or OSMesa")
+    ev.add_argument("--gif", metavar="OUT.gif", default=None,
+                    help="render the episodes into this GIF (about 25 frames per second, for READMEs)")
+    ev.add_argument("--width", type=int, default=320, help="video frame width (default: 320)")
+    ev.add_argument("--height", type=int, default=240, help="video frame height (default: 240)")
+    ev.add_argument("--max-steps", type=int, default=None, metavar="N",
+                    help="with --video or --gif: stop each episode after N steps (default: at its end)")
+    ev.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                    help="show a progress bar while rendering (default: when stderr is a terminal)")
     summary = sub.add_parser("summary", help="a run's recent training return next to a random policy's")
     summary.set_defaults(func=_summary)
     summary.add_argument("run_dir", metavar="RUN_DIR")
@@ -151,10 +164,27 @@ def _train(args):
 def _eval(args):
     from ppo_ref.evaluate import evaluate
 
-    if args.episodes < 1:
-        raise ConfigError(f"--episodes ({args.episodes}) must be a positive integer")
-    returns = evaluate(args.checkpoint, args.episodes, deterministic=args.deterministic, seed=args.seed)
+    outputs = [p for p in (args.video, args.gif) if p is not None]
+    if args.gif is not None and not args.gif.lower().endswith(".gif"):
+        raise ConfigError(f"--gif ({args.gif}) must name a .gif file")
+    episodes = args.episodes if args.episodes is not None else 1 if outputs else 10
+    if episodes < 1:
+        raise ConfigError(f"--episodes ({episodes}) must be a positive integer")
     mode = "deterministic" if args.deterministic else "stochastic"
+    if outputs:
+        from ppo_ref.video import record
+
+        returns, written, backend = record(args.checkpoint, outputs, episodes, deterministic=args.deterministic,
+                                           seed=args.seed, width=args.width, height=args.height,
+                                           max_steps=args.max_steps, progress=args.progress)
+        for path, (frames, fps) in written.items():
+            print(f"wrote {path}: {frames} frames of {args.width}x{args.height} at {fps:g} fps "
+                  f"(rendered with MUJOCO_GL={backend})")
+        returns = np.array(returns)
+    elif args.max_steps is not None:
+        raise ConfigError("--max-steps cuts the episodes of a video short; it needs --video or --gif")
+    else:
+        returns = evaluate(args.checkpoint, episodes, deterministic=args.deterministic, seed=args.seed)
     print(f"{len(returns)} episodes ({mode}): return {returns.mean():.2f} +- {returns.std():.2f}")
     return 0
 

@@ -11,6 +11,14 @@ from ppo_ref.core.normalization import normalize_obs
 
 def evaluate(path, episodes, deterministic=False, seed=0):
     """Undiscounted, unscaled return of ``episodes`` episodes; returns an array."""
+    env_id, act = load_actor(path, deterministic, seed)
+    return run_episodes(env_id, episodes, seed, act)
+
+
+def load_actor(path, deterministic=False, seed=0):
+    """``(env_id, act)``: the checkpoint's policy as a function of one raw
+    observation, with the observation statistics frozen; the action noise is
+    drawn from a generator seeded with ``seed``."""
     cfg, params, obs_rms = ckpt.load_policy(path)
     obs_space, act_space = probe_spaces(cfg.env_id)
     ckpt.check_fits_env(params, cfg.env_id, obs_space, act_space)
@@ -21,7 +29,7 @@ def evaluate(path, episodes, deterministic=False, seed=0):
         action = mu if deterministic else sample(rng, mu, params["log_std"])
         return np.clip(action, act_space.low, act_space.high)
 
-    return run_episodes(cfg.env_id, episodes, seed, act)
+    return cfg.env_id, act
 
 
 def random_policy_returns(env_id, episodes, seed=0):

@@ -33,14 +33,15 @@ class DropInfo(gym.Wrapper):
         return obs, reward, terminated, truncated, {}
 
 
-def make_env(env_id):
+def make_env(env_id, **make_kwargs):
     """One env, wrapped for its simulator state and without its info dicts;
-    gymnasium's errors become EnvError."""
+    gymnasium's errors become EnvError. ``make_kwargs`` go to ``gym.make``
+    (``render_mode``, ``width``, ``height`` for a video)."""
     try:
         with warnings.catch_warnings():
             # ppo_ref's reference task is Humanoid-v4 on purpose (SPEC 7).
             warnings.filterwarnings("ignore", message=".*is out of date", category=DeprecationWarning)
-            env = gym.make(env_id, disable_env_checker=True)
+            env = gym.make(env_id, disable_env_checker=True, **make_kwargs)
     except gym.error.Error as err:
         raise EnvError(f"cannot make environment {env_id!r}: {err}") from None
     except ImportError as err:
