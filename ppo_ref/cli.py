@@ -19,14 +19,17 @@ from ppo_ref.run.checkpoint import CheckpointError
 from ppo_ref.config import Config, ConfigError
 from ppo_ref.envs.errors import EnvError
 from ppo_ref.port.format import GoldenError
+from ppo_ref.run.sweep import SweepError
 
 
 def _flag(name):
     return "--" + name.replace("_", "-")
 
 
-def _add_config_flags(parser):
+def _add_config_flags(parser, skip=()):
     for f in dataclasses.fields(Config):
+        if f.name in skip:
+            continue
         help_text = f"{f.metadata['help']} (default: {f.default})"
         kw = {"default": argparse.SUPPRESS, "help": help_text, "dest": f.name}
         kind = typing.get_args(f.type) or (f.type,)
@@ -85,18 +88,40 @@ def build_parser():
 
     plot = sub.add_parser("plot", help="learning curves (one PNG per env) from run directories; needs ppo_ref[plot]")
     plot.set_defaults(func=_plot)
-    plot.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    plot.add_argument("run_dirs", nargs="+", metavar="RUN_DIR_OR_SWEEP_DIR")
     plot.add_argument("--out", default=".", help="folder for the PNG files (default: .)")
     report = sub.add_parser("report", help="a Markdown results table (one row per env) from run directories")
     report.set_defaults(func=_report)
-    report.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    report.add_argument("run_dirs", nargs="+", metavar="RUN_DIR_OR_SWEEP_DIR")
     tb = sub.add_parser("tensorboard", help="TensorBoard event files (CleanRL's tag names) from run directories' "
                                             "CSVs; needs ppo_ref[tensorboard]")
     tb.set_defaults(func=_tensorboard)
     tb.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     tb.add_argument("--out", default=None, metavar="LOG_DIR",
                     help="write LOG_DIR/<run directory's name>/events.* (default: into each run directory)")
+    _add_sweep_command(sub)
     return parser
+
+
+def _add_sweep_command(sub):
+    from ppo_ref.run.sweep import GRID_FIELDS
+
+    sweep = sub.add_parser("sweep", help="seeds x envs x variants of runs on Ray, locally or on a cluster; "
+                           "needs ppo_ref[sweep] (docs/sweeps.md)")
+    sweep.set_defaults(func=_sweep)
+    sweep.add_argument("--env-id", nargs="+", required=True, metavar="ENV_ID", help="environment ids")
+    sweep.add_argument("--seeds", default="1", help="seeds: 1-5, 1,3,7 or 1-3,7 (default: 1)")
+    sweep.add_argument("--vary", action="append", default=[], metavar="FIELD=V1,V2",
+                       help="a grid over a training setting, e.g. bootstrap_truncation=true,false (repeatable)")
+    sweep.add_argument("--out", required=True, help="sweep directory: one run directory per run and sweep.json")
+    sweep.add_argument("--address", default=None,
+                       help="an existing Ray cluster (auto, or HOST:PORT; default: start Ray on this machine)")
+    sweep.add_argument("--max-concurrent", type=int, default=None,
+                       help="runs at once (default: the number of cores, or the cluster's CPUs)")
+    sweep.add_argument("--files", choices=("shared", "return"), default=None,
+                       help="shared: workers write under --out (one filesystem); return: workers send the run's "
+                            "files back to this machine (default: shared locally, return with --address)")
+    _add_config_flags(sweep, skip=GRID_FIELDS)
 
 
 def _add_port_commands(sub):
@@ -136,7 +161,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, EnvError, CheckpointError, GoldenError) as err:
+    except (ConfigError, EnvError, CheckpointError, GoldenError, SweepError) as err:
         parser.exit(2, f"ppo-ref: error: {err}\n")
     except OSError as err:  # a file that cannot be read or written, or a run directory already in use
         parser.exit(2, f"ppo-ref: error: {err.strerror}: {err.filename}\n" if err.filename else f"ppo-ref: error: {err}\n")
@@ -258,10 +283,28 @@ def _export_torch(args):
     return 0
 
 
+def _run_dirs(paths):
+    from ppo_ref.run.sweep import run_dirs_of
+
+    return [d for p in paths for d in run_dirs_of(p)]
+
+
+def _sweep(args):
+    from ppo_ref.run.sweep import parse_seeds, parse_vary, sweep
+
+    base = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if hasattr(args, f.name)}
+    status = sweep(args.env_id, parse_seeds(args.seeds), args.out, vary=parse_vary(args.vary), base=base,
+                   address=args.address, max_concurrent=args.max_concurrent, files=args.files)
+    failed = {name: s for name, s in status.items() if s.startswith("failed")}
+    for name, s in failed.items():
+        print(f"ppo-ref: {name}: {s}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def _plot(args):
     from ppo_ref.run.report import plot
 
-    for path in plot(args.run_dirs, args.out):
+    for path in plot(_run_dirs(args.run_dirs), args.out):
         print(path)
     return 0
 
@@ -278,5 +321,5 @@ def _tensorboard(args):
 def _report(args):
     from ppo_ref.run.report import table
 
-    print(table(args.run_dirs))
+    print(table(_run_dirs(args.run_dirs)))
     return 0

@@ -6,4 +6,5 @@
 - runlog.py      config.json, metrics.csv, episodes.csv
 - signals.py     stopping cleanly on SIGINT/SIGTERM
 - report.py      tables and learning curves from run directories
+- sweep.py       seeds x envs x variants of runs on Ray (ppo-ref sweep)
 """

@@ -1,0 +1,105 @@
+"""ppo-ref sweep on a real local Ray (2 CPUs, one session for the module): a grid
+of tiny runs, a failing run beside good ones, a rerun that skips finished runs,
+a killed worker whose run is retried from its checkpoint and ends as an
+uninterrupted run does, and the one-line message without Ray."""
+
+import os
+import signal
+import sys
+
+import numpy as np
+import pytest
+import ray
+
+from ppo_ref.cli import main
+from ppo_ref.config import Config
+from ppo_ref.run import checkpoint as ckpt
+from ppo_ref.run.sweep import SweepError, parse_seeds, parse_vary, plan, progress_line, run_dirs_of, sweep
+from ppo_ref.train import train
+
+TINY = ["--total-timesteps", "512", "--num-steps", "256", "--num-minibatches", "4", "--update-epochs", "1"]
+HOPPER = {"total_timesteps": 1024, "num_steps": 256, "num_minibatches": 4, "update_epochs": 1, "checkpoint_every": 1}
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+def test_seeds_vary_and_the_grid():
+    assert parse_seeds("1-3,7") == [1, 2, 3, 7]
+    assert parse_seeds("5") == [5]
+    for bad in ("3-1", "a", "1-b", "-2"):
+        with pytest.raises(SweepError):
+            parse_seeds(bad)
+    vary = parse_vary(["bootstrap_truncation=true,false", "learning-rate=3e-4,1e-3", "target_kl=none,0.02"])
+    assert vary == {"bootstrap_truncation": [True, False], "learning_rate": [3e-4, 1e-3], "target_kl": [None, 0.02]}
+    for bad in (["seed=1,2"], ["nope=1"], ["num_envs=x"], ["anneal_lr=maybe"], ["num_envs"]):
+        with pytest.raises(SweepError):
+            parse_vary(bad)
+    runs = plan(["Hopper-v4", "Walker2d-v4"], [1, 2], {"bootstrap_truncation": [True, False]}, {"num_steps": 64})
+    assert len(runs) == 8
+    name, cfg = runs[1]
+    assert name == "Hopper-v4__bootstrap_truncation=true__seed2"
+    assert (cfg.env_id, cfg.seed, cfg.bootstrap_truncation, cfg.num_steps) == ("Hopper-v4", 2, True, 64)
+    assert plan(["Hopper-v4"], [3])[0][0] == "Hopper-v4__base__seed3"
+    line = progress_line({"a": "finished", "b": "failed: x"}, ["c"], 2, {"c": (256, 1)}, {"c": 512})
+    assert line == "runs: 1 finished, 1 running, 1 failed, 2 waiting | c 256/512"
+
+
+def test_sweep_without_ray_says_how_to_install_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(SystemExit) as exit_:
+        main(["sweep", "--env-id", "Pendulum-v1", "--out", str(tmp_path / "s")])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err == "ppo-ref: error: ppo-ref sweep needs ray: pip install 'ppo_ref[sweep]'\n"
+
+
+def test_a_grid_with_a_failing_run_then_a_rerun_that_skips_finished_runs(local_ray, tmp_path, capsys):
+    out = tmp_path / "sweep"
+    code = main(["sweep", "--env-id", "Pendulum-v1", "Nope-v0", "--seeds", "1-2", "--out", str(out), *TINY])
+    assert code == 1
+    err = capsys.readouterr().err.splitlines()
+    assert sorted(err) == [f"ppo-ref: Nope-v0__base__seed{s}: failed: cannot make environment 'Nope-v0': "
+                           "Environment `Nope` doesn't exist. Did you mean: `Hopper`?" for s in (1, 2)]
+    runs = [out / f"Pendulum-v1__base__seed{s}" for s in (1, 2)]
+    assert run_dirs_of(str(out)) == [str(r) for r in runs]
+    for run in runs:
+        assert int(ckpt.load(run)["iteration"]) == 2
+    assert (out / "sweep.json").is_file()
+    mtimes = [os.stat(r / ckpt.CHECKPOINT_NAME).st_mtime_ns for r in runs]
+
+    code = main(["sweep", "--env-id", "Pendulum-v1", "--seeds", "1-2", "--out", str(out), *TINY])
+    assert code == 0
+    assert "2 runs, 2 finished before, 0 to run" in capsys.readouterr().out
+    assert [os.stat(r / ckpt.CHECKPOINT_NAME).st_mtime_ns for r in runs] == mtimes
+
+    assert main(["report", str(out)]) == 0
+    assert "| Pendulum-v1 | 2 |" in capsys.readouterr().out
+
+
+def test_a_run_whose_worker_is_killed_is_retried_from_its_checkpoint(local_ray, tmp_path):
+    marker = tmp_path / "killed"
+
+    def kill_once(state):  # in the worker, after iteration 3 is logged and before its checkpoint
+        if state.iteration == 3 and not marker.exists():
+            marker.write_text(str(os.getpid()))
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    out = tmp_path / "sweep"
+    lines = []
+    status = sweep(["Hopper-v4"], [1], str(out), base=HOPPER, log=lines.append, callback=kill_once)
+    assert status == {"Hopper-v4__base__seed1": "finished"}, lines
+    assert marker.exists()
+
+    alone = train(Config(env_id="Hopper-v4", seed=1, run_dir=str(tmp_path / "alone"), **HOPPER),
+                  progress=False, log=lambda s: None)
+    arrays = ckpt.load(out / "Hopper-v4__base__seed1")
+    assert int(arrays["iteration"]) == 4
+    for name, value in alone.params.items():
+        np.testing.assert_array_equal(arrays[f"params/{name}"], value, err_msg=name)
+    metrics = (out / "Hopper-v4__base__seed1" / "metrics.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in metrics[1:]] == ["1", "2", "3", "4"]
