@@ -96,9 +96,11 @@ def build_parser():
     tb = sub.add_parser("tensorboard", help="TensorBoard event files (CleanRL's tag names) from run directories' "
                                             "CSVs; needs ppo_ref[tensorboard]")
     tb.set_defaults(func=_tensorboard)
-    tb.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    tb.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                    help="run directories, or directories holding run directories (docs/results)")
     tb.add_argument("--out", default=None, metavar="LOG_DIR",
-                    help="write LOG_DIR/<run directory's name>/events.* (default: into each run directory)")
+                    help="write LOG_DIR/<run directory's path below the runs' common folder>/events.* "
+                         "(default: into each run directory)")
     _add_sweep_command(sub)
     return parser
 
@@ -310,10 +312,12 @@ def _plot(args):
 
 
 def _tensorboard(args):
-    from ppo_ref.run.tensorboard import convert
+    from ppo_ref.run.tensorboard import convert, find_runs
 
-    for run_dir in args.run_dirs:
-        out = None if args.out is None else os.path.join(args.out, os.path.basename(os.path.normpath(run_dir)))
+    runs = find_runs(args.run_dirs)
+    base = os.path.commonpath([os.path.dirname(os.path.abspath(r)) for r in runs])
+    for run_dir in runs:
+        out = None if args.out is None else os.path.join(args.out, os.path.relpath(os.path.abspath(run_dir), base))
         print(convert(run_dir, out))
     return 0
 

@@ -105,3 +105,22 @@ def test_a_resumed_run_reads_back_like_its_csvs(tmp_path):
         train(cfg, progress=False, log=lambda s: None, callback=crash)
     train(resume=str(tmp_path / "run"), progress=False, log=lambda s: None)
     check_against_csvs(read_events(tmp_path / "run"), tmp_path / "run")
+
+
+def test_runs_of_the_same_name_and_folders_of_runs_convert_side_by_side(run_dir, tmp_path, capsys):
+    """Like docs/results: ENV/seed1, ENV/seed2 ... given as the folder that holds
+    them, or one by one with the same last name: each gets its own folder."""
+    import shutil
+    for env in ("A-v5", "B-v5"):
+        for seed in ("seed1", "seed2"):
+            dst = tmp_path / "results" / env / seed
+            dst.mkdir(parents=True)
+            for name in ("config.json", "metrics.csv", "episodes.csv"):
+                shutil.copy(run_dir / name, dst / name)
+    assert main(["tensorboard", str(tmp_path / "results" / "A-v5"), str(tmp_path / "results" / "B-v5" / "seed1"),
+                 "--out", str(tmp_path / "tb")]) == 0
+    paths = capsys.readouterr().out.split()
+    assert [os.path.relpath(os.path.dirname(p), tmp_path / "tb") for p in paths] == [
+        "A-v5/seed1", "A-v5/seed2", "B-v5/seed1"]
+    for p in paths:
+        check_against_csvs(read_events(p), run_dir)

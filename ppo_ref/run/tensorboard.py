@@ -111,6 +111,17 @@ class EventLog:
         self._writer.close()
 
 
+def find_runs(paths):
+    """The run directories in ``paths``: each path that is one, and the run
+    directories below each path that is not (such as docs/results/Hopper-v4)."""
+    runs = []
+    for path in paths:
+        below = sorted(os.path.dirname(p) for p in glob.glob(os.path.join(glob.escape(path), "**", "config.json"),
+                                                             recursive=True))
+        runs += [path] if os.path.isfile(os.path.join(path, "config.json")) or not below else below
+    return runs
+
+
 def convert(run_dir, out_dir=None):
     """Write the event file of a finished (or running) run from its CSVs, into
     ``out_dir`` (default: the run directory itself), replacing the one an
