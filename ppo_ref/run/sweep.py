@@ -207,6 +207,10 @@ def run_one(name, cfg_dict, out, files, sent, progress, callback=None):
     if files == "return":
         result["files"] = _run_files(run_dir)
         shutil.rmtree(run_dir, ignore_errors=True)
+        try:
+            os.rmdir(os.path.dirname(run_dir))  # the sweep's staging folder, once its last run has left
+        except OSError:
+            pass
     return result
 
 
