@@ -5,7 +5,8 @@ statistics frozen, and MuJoCo renders each frame off screen, with no display:
 through EGL, or OSMesa where EGL does not work (``MUJOCO_GL`` chooses, when it is
 set). Frames are written with imageio (the extra ``ppo_ref[video]``): MP4 through
 its ffmpeg plugin, whose binary ships in the wheel, and GIF through Pillow. A GIF
-keeps every k-th frame, so that it plays at about 25 frames per second.
+keeps every k-th frame, so that it plays at about 25 frames per second (Pillow
+stores identical consecutive frames as one, shown for their summed duration).
 """
 
 import math
@@ -103,7 +104,12 @@ def record(path_or_run, outputs, episodes=1, deterministic=False, seed=0, width=
     _imageio()
     env_id, act = load_actor(path_or_run, deterministic, seed)
     backend = choose_gl_backend()
-    env = make_env(env_id, render_mode="rgb_array", width=width, height=height)
+    try:
+        # The model's tracking camera, where it has one (Hopper, Humanoid, Walker2d, ...):
+        # gymnasium's default camera stands still while the body walks out of view.
+        env = make_env(env_id, render_mode="rgb_array", width=width, height=height, camera_name="track")
+    except TypeError:  # an env that takes no camera name renders with its own camera
+        env = make_env(env_id, render_mode="rgb_array", width=width, height=height)
     files, returns = [], []
     try:
         env_fps = env.metadata.get("render_fps") or 30
