@@ -6,9 +6,10 @@ PY := $(VENV)/bin/python
 # Training needs only the runtime dependencies; the tests add the test extra.
 STAMP := $(VENV)/.installed-runtime
 TEST_STAMP := $(VENV)/.installed-test
+MUTATION_STAMP := $(VENV)/.installed-mutation
 RUN_STAMP := $(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: test smoke train soak bench golden clean
+.PHONY: test smoke train soak bench golden mutation clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,6 +19,10 @@ $(STAMP): pyproject.toml
 $(TEST_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $(TEST_STAMP)
+
+$(MUTATION_STAMP): $(TEST_STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,mutation]'
+	touch $(MUTATION_STAMP)
 
 ## test: unit tests, gradient checks, property tests and the Humanoid regression test
 test: $(TEST_STAMP)
@@ -40,6 +45,17 @@ soak: $(TEST_STAMP)
 ## bench: training speed against the simulator's own (docs/benchmarks.md)
 bench: $(STAMP)
 	$(PY) -m ppo_ref.bench
+
+## mutation: mutation score of the reference core and the update (ppo_ref/core, ppo_ref/update.py; not the fast
+## engine) with mutmut, against the fast test selection of pyproject.toml's [tool.mutmut]: tests and property_tests
+## with -m "not slow", without the tests that train, step environments or start processes (test_soak,
+## test_regression, test_train, test_cli, test_envs, test_rollout, test_faults, test_engines, test_imports), the
+## JAX cross-check, the hostile-file and docs-reference tests and the full-size gradient check. Score and every
+## survivor: docs/verification.md
+mutation: $(MUTATION_STAMP)
+	rm -rf mutants
+	$(PY) -m mutmut run --max-children 2
+	$(PY) -m mutmut results
 
 ## golden: regenerate the golden test vectors in tests/golden (commit them when the numbers change on purpose)
 golden: $(STAMP)

@@ -18,7 +18,7 @@ import re
 import numpy as np
 import pytest
 
-from ppo_ref.core import distributions, gae, layers, losses, normalization, optim
+from ppo_ref.core import checks, distributions, gae, layers, losses, normalization, optim
 from ppo_ref.core.agent import init_params
 
 NAN, INF = float("nan"), float("inf")
@@ -146,6 +146,10 @@ CASES = [
     ("ppo_loss obs ndim", lambda: _ppo_loss(obs=np.zeros(M)), ValueError, "obs"),
     ("ppo_loss obs vs params", lambda: _ppo_loss(obs=np.zeros((M, D + 1))), ValueError, "obs"),
     ("ppo_loss actions rows", lambda: _ppo_loss(actions=np.zeros((M - 1, A))), ValueError, "actions"),
+    ("ppo_loss actions ndim 1", lambda: _ppo_loss(actions=np.zeros(M)), ValueError, "actions"),
+    ("ppo_loss actions ndim 3", lambda: _ppo_loss(actions=np.zeros((M, A, 1))), ValueError, "actions"),
+    ("ppo_loss logprobs_old ndim 0", lambda: _ppo_loss(logprobs_old=np.float64(0.0)), ValueError, "logprobs_old"),
+    ("ppo_loss logprobs_old ndim 2", lambda: _ppo_loss(logprobs_old=np.zeros((M, 1))), ValueError, "logprobs_old"),
     ("ppo_loss actions dims", lambda: _ppo_loss(actions=np.zeros((M, 1))), ValueError, "actions"),
     ("ppo_loss logprobs_old shape", lambda: _ppo_loss(logprobs_old=np.zeros(M + 1)), ValueError, "logprobs_old"),
     ("ppo_loss advantages shape", lambda: _ppo_loss(advantages=np.zeros((M, 1))), ValueError, "advantages"),
@@ -159,6 +163,7 @@ CASES = [
     ("ppo_loss clip_coef zero", lambda: _ppo_loss(clip_coef=0.0), ValueError, "clip_coef"),
     ("ppo_loss ent_coef negative", lambda: _ppo_loss(ent_coef=-0.01), ValueError, "ent_coef"),
     ("ppo_loss vf_coef nan", lambda: _ppo_loss(vf_coef=NAN), ValueError, "vf_coef"),
+    ("ppo_loss vf_coef negative", lambda: _ppo_loss(vf_coef=-0.5), ValueError, "vf_coef"),
     ("ppo_loss norm_adv needs two", lambda: _ppo_loss(obs=np.zeros((1, D)), actions=np.zeros((1, A)),
                                                       logprobs_old=np.zeros(1), advantages=np.zeros(1),
                                                       returns=np.zeros(1), values_old=np.zeros(1)),
@@ -189,6 +194,7 @@ CASES = [
      "grads"),
     ("clip_grad_norm grads strings", lambda: _clip_grad_norm(grads={"w": _strings(3)}), TypeError, "grads"),
     ("clip_grad_norm empty", lambda: _clip_grad_norm(grads={}), ValueError, "grads"),
+    ("clip_grad_norm norm overflows", lambda: _clip_grad_norm(grads={"w": np.full(3, 1e200)}), ValueError, "grads"),
     ("clip_grad_norm max_norm zero", lambda: _clip_grad_norm(max_norm=0.0), ValueError, "max_norm"),
     ("clip_grad_norm max_norm negative", lambda: _clip_grad_norm(max_norm=-1.0), ValueError, "max_norm"),
     ("clip_grad_norm max_norm string", lambda: _clip_grad_norm(max_norm="0.5"), TypeError, "max_norm"),
@@ -205,6 +211,8 @@ CASES = [
     ("linear_forward W ndim", lambda: _linear_forward(W=np.zeros(3)), ValueError, "W"),
     ("linear_forward x vs W", lambda: _linear_forward(x=np.zeros((4, 5))), ValueError, "x"),
     ("linear_forward b shape", lambda: _linear_forward(b=np.zeros(3)), ValueError, "b"),
+    ("linear_forward b ndim 0", lambda: _linear_forward(b=np.float64(0.0)), ValueError, "b"),
+    ("linear_forward b ndim 2", lambda: _linear_forward(x=np.zeros((2, 3)), b=np.zeros((2, 1))), ValueError, "b"),
 ]
 
 
@@ -212,6 +220,67 @@ CASES = [
 def test_bad_input_raises_naming_the_argument(call, exc, name):
     with pytest.raises(exc, match=r"^" + re.escape(name) + r"(?!\w)"):
         call()
+
+
+# Shape clashes between two arguments: the message starts with the argument found
+# wrong and names, after "of" or "but", the one it was held against.
+# (id, call, argument the message starts with, argument it is compared with)
+CLASHES = [
+    ("log_prob a vs mu", lambda: _log_prob(a=np.ones((4, 3))), "a", "mu"),
+    ("log_prob mu vs log_std", lambda: _log_prob(mu=np.zeros((4, 3)), a=np.zeros((4, 3))), "mu", "log_std"),
+    ("sample mu vs log_std", lambda: _sample(log_std=np.zeros(3)), "mu", "log_std"),
+    ("kl mu_p vs mu_q", lambda: _kl(mu_q=np.zeros((5, 2))), "mu_p", "mu_q"),
+    ("kl mu_p vs log_std_p", lambda: _kl(log_std_p=np.zeros(3)), "mu_p", "log_std_p"),
+    ("kl mu_q vs log_std_q", lambda: _kl(log_std_q=np.zeros(3)), "mu_q", "log_std_q"),
+    ("gae values vs rewards", lambda: _gae(values=np.zeros((5, 3))), "values", "rewards"),
+    ("gae next_values vs rewards", lambda: _gae(next_values=np.zeros(5)), "next_values", "rewards"),
+    ("ppo_loss actions vs obs", lambda: _ppo_loss(actions=np.zeros((M - 1, A))), "actions", "obs"),
+    ("ppo_loss logprobs_old vs obs", lambda: _ppo_loss(logprobs_old=np.zeros(M + 1)), "logprobs_old", "obs"),
+    ("ppo_loss advantages vs logprobs_old", lambda: _ppo_loss(advantages=np.zeros(M - 1)), "advantages",
+     "logprobs_old"),
+    ("ppo_loss returns vs logprobs_old", lambda: _ppo_loss(returns=np.zeros(M - 1)), "returns", "logprobs_old"),
+    ("ppo_loss values_old vs logprobs_old", lambda: _ppo_loss(values_old=np.zeros(M + 2)), "values_old",
+     "logprobs_old"),
+    ("ppo_loss obs vs pi.W0", lambda: _ppo_loss(obs=np.zeros((M, D + 1))), "obs", "params['pi.W0']"),
+    ("ppo_loss obs vs v.W0", lambda: _ppo_loss(params=_with_param("v.W0", np.zeros((D + 1, 4)))), "obs",
+     "params['v.W0']"),
+    ("ppo_loss actions vs log_std", lambda: _ppo_loss(actions=np.zeros((M, 1))), "actions", "params['log_std']"),
+    ("ppo_loss log_std vs policy output", lambda: _ppo_loss(params=_with_param("log_std", np.zeros(A + 1)),
+                                                            actions=np.zeros((M, A + 1))),
+     "params['log_std']", "params['pi.W2']"),
+    ("scale_reward rewards vs returns", lambda: _scale_reward(rewards=np.ones(3), dones=np.zeros(3, dtype=bool)),
+     "rewards", "the per-env returns"),
+    ("linear_forward x vs W", lambda: _linear_forward(x=np.zeros((4, 5))), "x", "W"),
+    ("linear_forward b vs W", lambda: _linear_forward(b=np.zeros(3)), "b", "W"),
+]
+
+
+@pytest.mark.parametrize("call, name, other", [c[1:] for c in CLASHES], ids=[c[0] for c in CLASHES])
+def test_shape_clash_names_both_arguments(call, name, other):
+    with pytest.raises(ValueError, match=r"^" + re.escape(name) + r"(?!\w)") as err:
+        call()
+    assert re.search(r"(?:of|but) " + re.escape(other) + r" ", str(err.value)), str(err.value)
+
+
+# Messages in full: the allowed range, an open end written -inf or inf; the size found.
+RANGE_MESSAGES = [
+    (lambda: optim.linear_lr(1, 0, 3e-4), "num_iterations must be in [1, inf], got 0"),
+    (lambda: optim.linear_lr(11, 10, 3e-4), "iteration must be in [1, 10], got 11"),
+    (lambda: checks.int_in_range("n", 5, None, 3), "n must be in [-inf, 3], got 5"),
+    (lambda: _gae(gamma=1.5), "gamma must be in [0.0, 1.0], got 1.5"),
+    (lambda: _clip_grad_norm(max_norm=0.0), "max_norm must be in (0.0, inf], got 0.0"),
+    (lambda: checks.real_in_range("x", 2.0, None, 1.0), "x must be in [-inf, 1.0], got 2.0"),
+    (lambda: _ppo_loss(obs=np.zeros((1, D)), actions=np.zeros((1, A)), logprobs_old=np.zeros(1),
+                       advantages=np.zeros(1), returns=np.zeros(1), values_old=np.zeros(1)),
+     "norm_adv needs a minibatch of at least 2 samples (std with ddof=1), got 1"),
+]
+
+
+@pytest.mark.parametrize("call, message", RANGE_MESSAGES, ids=[m for _, m in RANGE_MESSAGES])
+def test_range_messages_state_the_range(call, message):
+    with pytest.raises(ValueError) as err:
+        call()
+    assert str(err.value) == message
 
 
 def test_adam_step_rejects_bad_grads_before_touching_anything():

@@ -22,8 +22,8 @@ from scipy import stats
 
 from ppo_ref.core.agent import init_params, policy_mean, value
 from ppo_ref.core.distributions import log_prob
-from ppo_ref.core.losses import (clipped_surrogate, explained_variance, max_tie_weight, normalize_advantages, ppo_loss,
-                            value_loss_terms)
+from ppo_ref.core.losses import (clipped_surrogate, explained_variance, max_tie_weight, normalize_advantages,
+                                 policy_loss, ppo_loss, value_loss_terms)
 from ppo_ref.testing import FLOAT64_RTOL, check_grads
 
 OBS_DIM, ACT_DIM = 4, 2
@@ -273,9 +273,68 @@ def test_policy_gradient_is_exactly_zero_when_every_sample_is_clipped(rng, rando
     assert np.abs(grads["v.W2"]).max() > 0
 
 
+def test_ppo_loss_defaults_are_cleanrls(rng, random_params):
+    """Called without keywords, ppo_loss is ppo_loss with clip_coef=0.2,
+    ent_coef=0.0, vf_coef=0.5, clip_vloss=True, norm_adv=True, on a minibatch where
+    each of them matters (ratios and value steps beyond 0.2, the entropy of a
+    non-trivial log_std)."""
+    params = random_params(rng, OBS_DIM, ACT_DIM)
+    batch = _minibatch(rng, params)
+    loss, grads, info = ppo_loss(params, *batch)
+    loss_kw, grads_kw, info_kw = ppo_loss(params, *batch, clip_coef=0.2, ent_coef=0.0, vf_coef=0.5,
+                                          clip_vloss=True, norm_adv=True)
+    assert loss == loss_kw and info == info_kw
+    for k in grads:
+        np.testing.assert_array_equal(grads[k], grads_kw[k], err_msg=k)
+    for other in ({"clip_coef": 1.2}, {"ent_coef": 1.0}, {"vf_coef": 1.5}, {"clip_vloss": False}, {"norm_adv": False}):
+        assert ppo_loss(params, *batch, **other)[0] != loss, other
+
+
 def test_explained_variance_hand_example():
     """R = [1, 2, 3, 4], v = [1, 2, 3, 5]: var(R - v) = var([0, 0, 0, -1]) = 3/16,
     var(R) = 5/4, so 1 - (3/16) / (5/4) = 0.85; NaN for constant returns."""
     np.testing.assert_allclose(explained_variance(np.array([1.0, 2, 3, 5]), np.array([1.0, 2, 3, 4])), 0.85,
                                rtol=FLOAT64_RTOL)
     assert np.isnan(explained_variance(np.zeros(3), np.ones(3)))
+
+
+def test_explained_variance_of_constant_returns_is_nan_whatever_the_values():
+    """var(R) = 0 is the branch that returns NaN: with values that vary, var(R - v) > 0,
+    so dividing instead would give -inf, not NaN. R = [0, 2]: var(R) = 1 exactly,
+    an ordinary divisor: v = [0, 1] gives 1 - var([0, 1]) / 1 = 0.75."""
+    assert np.isnan(explained_variance(np.array([0.0, 1.0, 2.0]), np.full(3, 7.0)))
+    assert explained_variance(np.array([0.0, 1.0]), np.array([0.0, 2.0])) == 0.75
+
+
+def _logprobs_old_for_ratio(actions, mu, log_std, ratio):
+    """logprobs_old (one per row) such that exp(log_prob - logprobs_old) is exactly
+    ``ratio`` in float64, found by stepping one ulp at a time from the rounded
+    guess (every sample has the same log_prob here)."""
+    lp = log_prob(actions, mu, log_std)[0]
+    for direction in (np.inf, -np.inf):
+        lpo = lp - np.log(ratio)
+        for _ in range(64):
+            if np.exp(lp - lpo) == ratio:
+                return np.full(actions.shape[0], lpo)
+            lpo = np.nextafter(lpo, direction)
+    raise AssertionError(f"no float64 logprobs_old gives the ratio {ratio!r}")
+
+
+def test_clipfrac_counts_ratios_strictly_outside_the_clip_range():
+    """clipfrac = mean(|rho - 1| > eps), strictly. With eps = 0.25, rho = 1.25 and
+    0.75 are exactly representable and |rho - 1| is exactly 0.25 for both: not
+    counted. One ulp further out (1.25 + 2^-52, 0.75 - 2^-53) |rho - 1| is exact again
+    and just above 0.25: counted."""
+    eps = 0.25
+    actions = mu = np.zeros((2, 1))
+    log_std = np.array([-1.5])
+
+    def clipfrac(ratios):
+        lpo = np.concatenate([_logprobs_old_for_ratio(actions[:1], mu[:1], log_std, r) for r in ratios])
+        np.testing.assert_array_equal(np.exp(log_prob(actions, mu, log_std) - lpo), ratios)  # the premise
+        return policy_loss(mu, log_std, actions, lpo, np.ones(2), eps, 0.0, False)[4]["clipfrac"]
+
+    assert clipfrac([1.25, 0.75]) == 0.0
+    assert clipfrac([np.nextafter(1.25, 2.0), 0.75]) == 0.5
+    assert clipfrac([1.25, np.nextafter(0.75, 0.0)]) == 0.5
+    assert clipfrac([np.nextafter(1.25, 2.0), np.nextafter(0.75, 0.0)]) == 1.0
