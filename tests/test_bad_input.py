@@ -270,6 +270,7 @@ RANGE_MESSAGES = [
     (lambda: _gae(gamma=1.5), "gamma must be in [0.0, 1.0], got 1.5"),
     (lambda: _clip_grad_norm(max_norm=0.0), "max_norm must be in (0.0, inf], got 0.0"),
     (lambda: checks.real_in_range("x", 2.0, None, 1.0), "x must be in [-inf, 1.0], got 2.0"),
+    (lambda: _gae(rewards=np.ones((5, 2, 1))), "rewards must have ndim 1 or 2, got shape (5, 2, 1)"),
     (lambda: _ppo_loss(obs=np.zeros((1, D)), actions=np.zeros((1, A)), logprobs_old=np.zeros(1),
                        advantages=np.zeros(1), returns=np.zeros(1), values_old=np.zeros(1)),
      "norm_adv needs a minibatch of at least 2 samples (std with ddof=1), got 1"),
