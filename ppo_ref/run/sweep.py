@@ -334,7 +334,10 @@ def sweep(env_ids, seeds, out, vary=None, base=None, address=None, max_concurren
 
 def _drive(ray, todo, out, files, max_concurrent, status, log, interval, callback):
     limit = max_concurrent or max(1, int(ray.cluster_resources().get("CPU", 1)))
-    remote = ray.remote(num_cpus=1, max_retries=MAX_RETRIES, retry_exceptions=False)(run_one)
+    # SPREAD: independent runs go to different nodes while there are free ones,
+    # rather than filling one node first.
+    remote = ray.remote(num_cpus=1, max_retries=MAX_RETRIES, retry_exceptions=False,
+                        scheduling_strategy="SPREAD")(run_one)
     progress = ray.remote(num_cpus=0)(Progress).remote()
     out_abs = os.path.abspath(out)
     queue, inflight = list(todo), {}
