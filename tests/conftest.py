@@ -66,3 +66,14 @@ def check_port_cli(capsys):
         out = capsys.readouterr()
         return code, out.out, out.err
     return run
+
+
+def train_tiny(run_dir, env_id="Hopper-v4", **config):
+    """One iteration of 256 steps (4 minibatches, one epoch) into ``run_dir``: a real
+    run directory, with a checkpoint, in about a second. Returns the TrainState."""
+    from ppo_ref.config import Config
+    from ppo_ref.train import train
+
+    cfg = Config(env_id=env_id, total_timesteps=256, num_steps=256, num_minibatches=4, update_epochs=1,
+                 run_dir=str(run_dir), **config)
+    return train(cfg, progress=False, log=lambda s: None)

@@ -28,11 +28,11 @@ import pytest
 from numpy.lib import format as npy_format
 
 from ppo_ref.cli import main
-from ppo_ref.config import Config
 from ppo_ref.npzio import write_npz_atomic
 from ppo_ref.port.format import INDEX_NAME, load_case, read_index
 from ppo_ref.run import checkpoint as ckpt
-from ppo_ref.train import train
+
+from conftest import train_tiny
 
 GOLDEN_DIR = os.path.join(os.path.dirname(__file__), "golden")
 HUGE = (200_000, 200_000)
@@ -141,9 +141,7 @@ def listing(folder):
 def real_run(tmp_path_factory):
     """A real run directory: one iteration of Hopper-v4 (with simulator state)."""
     run_dir = tmp_path_factory.mktemp("hostile") / "real"
-    cfg = Config(env_id="Hopper-v4", total_timesteps=256, num_steps=256, num_minibatches=4, update_epochs=1,
-                 run_dir=str(run_dir))
-    train(cfg, progress=False, log=lambda s: None)
+    train_tiny(run_dir)
     return run_dir
 
 

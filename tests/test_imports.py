@@ -10,8 +10,7 @@ import sys
 
 import pytest
 
-from ppo_ref.config import Config
-from ppo_ref.train import train
+from conftest import train_tiny
 
 SIMULATOR = ("gymnasium", "mujoco")
 AUDIT = """
@@ -31,8 +30,7 @@ def run_audited(*args):
 @pytest.fixture(scope="module")
 def checkpoint_dir(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("run") / "hopper"
-    train(Config(env_id="Hopper-v4", total_timesteps=256, num_steps=256, num_minibatches=4, update_epochs=1,
-                 run_dir=str(run_dir)), progress=False, log=lambda s: None)
+    train_tiny(run_dir)
     return run_dir
 
 

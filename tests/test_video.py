@@ -7,9 +7,10 @@ import pytest
 
 from ppo_ref import video
 from ppo_ref.cli import main
-from ppo_ref.config import Config, ConfigError
+from ppo_ref.config import ConfigError
 from ppo_ref.envs.errors import EnvError
-from ppo_ref.train import train
+
+from conftest import train_tiny
 
 iio = pytest.importorskip("imageio.v2", reason="imageio is not installed (pip install 'ppo_ref[video]')")
 
@@ -28,8 +29,7 @@ def clean_gl_env(monkeypatch):
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("video") / "run"
-    train(Config(env_id="Hopper-v5", total_timesteps=256, num_steps=256, num_minibatches=4, update_epochs=1,
-                 run_dir=str(path)), progress=False, log=lambda s: None)
+    train_tiny(path, "Hopper-v5")
     return path
 
 
