@@ -7,7 +7,6 @@ import pytest
 
 from ppo_ref import video
 from ppo_ref.cli import main
-from ppo_ref.config import ConfigError
 from ppo_ref.envs.errors import EnvError
 
 from conftest import train_tiny
