@@ -16,7 +16,7 @@ from ppo_ref.core.optim import adam_init
 from ppo_ref.engines import ReferenceEngine, ReferenceLearner
 from ppo_ref.fast import FastEngine, FastLearner
 from ppo_ref.fast import stats as fast_stats
-from ppo_ref.port.cases import LOSS_CONFIG
+from ppo_ref.port.cases import LOSS_CONFIG, sub
 from ppo_ref.port.format import load_case, read_index
 from ppo_ref.train import train
 from ppo_ref.update import update_with_permutations
@@ -34,10 +34,6 @@ def _golden_inputs(name):
     return {a["name"]: arrays[a["name"]] for a in case["arrays"] if a["role"] == "input"}
 
 
-def _sub(x, prefix):
-    return {k[len(prefix) + 1:]: v.copy() for k, v in x.items() if k.startswith(prefix + "/")}
-
-
 def test_the_golden_gaussian_case_on_both_engines():
     x = _golden_inputs("gaussian")
     a, mu, log_std = x["actions"], x["mu"], x["log_std"]
@@ -47,7 +43,7 @@ def test_the_golden_gaussian_case_on_both_engines():
 def test_the_golden_loss_case_on_both_engines():
     x = _golden_inputs("ppo_loss")
     options = {k: x[k].item() for k in LOSS_CONFIG}
-    params = _sub(x, "params")
+    params = sub(x, "params")
     mb = {k: x[k] for k in ("obs", "actions", "logprobs_old", "advantages", "returns", "values_old")}
     cfg = Config(**options)
     ref = ReferenceEngine.learner(params, adam_init(params)).loss_and_grads(cfg, mb)
@@ -68,7 +64,7 @@ def test_the_golden_update_case_on_both_engines():
                           **{k: x[k].item() for k in LOSS_CONFIG}))
     results = []
     for reference_core in (False, True):
-        params, opt = _sub(x, "params"), {"m": _sub(x, "m"), "v": _sub(x, "v"), "t": int(x["t"])}
+        params, opt = sub(x, "params"), {"m": sub(x, "m"), "v": sub(x, "v"), "t": int(x["t"])}
         info = update_with_permutations(dataclasses.replace(cfg, reference_core=reference_core), params, opt,
                                         _batch(x), float(x["lr"]), perms)
         results.append((params, opt, info))
@@ -83,7 +79,7 @@ def test_the_golden_update_case_on_both_engines():
 def _batch(x):
     """The golden case's batch under the update's names (index.json names the old
     log-probs and values ``batch/logprobs`` and ``batch/values``)."""
-    return {OLD.get(k, k): v for k, v in _sub(x, "batch").items()}
+    return {OLD.get(k, k): v for k, v in sub(x, "batch").items()}
 
 
 @pytest.fixture

@@ -74,7 +74,9 @@ def _named(prefix, arrays, what, order=param_names):
     return [(f"{prefix}/{k}", arrays[k], f"{what}: {_param_meaning(k)}") for k in order(arrays)]
 
 
-def _sub(inputs, prefix):
+def sub(inputs, prefix):
+    """Copies of the entries ``prefix/<name>`` of a case's arrays, keyed ``<name>``
+    (copies, because the computations update parameters and moments in place)."""
     n = len(prefix) + 1
     return {k[n:]: v.copy() for k, v in inputs.items() if k.startswith(prefix + "/")}
 
@@ -206,7 +208,7 @@ def _loss_inputs(rng):
 
 def _loss_outputs(x):
     loss, grads, info = ppo_loss(
-        _sub(x, "params"), x["obs"], x["actions"], x["logprobs_old"], x["advantages"], x["returns"],
+        sub(x, "params"), x["obs"], x["actions"], x["logprobs_old"], x["advantages"], x["returns"],
         x["values_old"], **{k: x[k].item() for k in LOSS_CONFIG})
     return ([("loss", _f(loss), "L = L_pi - ent_coef * mean(entropy) + vf_coef * L_v")]
             + _named("grads", grads, "dL/dparam")
@@ -224,8 +226,8 @@ def _adam_inputs(rng):
 
 
 def _adam_outputs(x):
-    params, state = _sub(x, "params"), {"m": _sub(x, "m"), "v": _sub(x, "v"), "t": int(x["t"])}
-    grads = _sub(x, "grads")
+    params, state = sub(x, "params"), {"m": sub(x, "m"), "v": sub(x, "v"), "t": int(x["t"])}
+    grads = sub(x, "grads")
     # The norm sums in grad_norm_order, as update.update_with_permutations does.
     clipped, norm = clip_grad_norm(grads, float(x["max_grad_norm"]), grad_norm_order(grads))
     adam_step(params, clipped, state, float(x["lr"]))
@@ -266,8 +268,8 @@ def _update_outputs(x):
     if perms.shape != (cfg.update_epochs, B):
         raise ValueError(f"permutations must have shape (update_epochs, B) = {(cfg.update_epochs, B)}, "
                          f"got {perms.shape}")
-    params, opt = _sub(x, "params"), {"m": _sub(x, "m"), "v": _sub(x, "v"), "t": int(x["t"])}
-    batch = {OLD_NAMES.get(k, k): v for k, v in _sub(x, "batch").items()}
+    params, opt = sub(x, "params"), {"m": sub(x, "m"), "v": sub(x, "v"), "t": int(x["t"])}
+    batch = {OLD_NAMES.get(k, k): v for k, v in sub(x, "batch").items()}
     info = update_with_permutations(cfg, params, opt, batch, float(x["lr"]), perms)
     return (_named("params_after", params, "parameters after the update")
             + _named("m_after", opt["m"], "Adam first moment after the update")

@@ -30,6 +30,7 @@ import numpy as np
 from ppo_ref.core.agent import grad_norm_order, param_names
 from ppo_ref.core.losses import ADV_EPS
 from ppo_ref.core.optim import ADAM_BETA1, ADAM_BETA2, ADAM_EPS, GRAD_NORM_EPS
+from ppo_ref.port.cases import sub
 from ppo_ref.port.format import load_case, read_index
 
 F32 = np.float32
@@ -66,11 +67,6 @@ def adam_denominator(v, bias_correction2_sqrt, eps):
 
 
 # --- the cases ----------------------------------------------------------------------------------------------
-
-def _sub(x, prefix):
-    n = len(prefix) + 1
-    return {k[n:]: v.copy() for k, v in x.items() if k.startswith(prefix + "/")}
-
 
 def _named(prefix, arrays, names):
     return {f"{prefix}/{k}": arrays[k] for k in names}
@@ -214,7 +210,7 @@ def _options(x):
 
 
 def ppo_loss(x):
-    params = _sub(x, "params")
+    params = sub(x, "params")
     mb = {k: x[k] for k in ("obs", "actions", "logprobs_old", "advantages", "returns", "values_old")}
     loss, grads, info = loss_and_grads(params, mb, **_options(x))
     return {"loss": loss, **_named("grads", grads, grad_norm_order(grads)),
@@ -222,8 +218,8 @@ def ppo_loss(x):
 
 
 def adam_step(x):
-    params, m, v = _sub(x, "params"), _sub(x, "m"), _sub(x, "v")
-    clipped, norm = clip(_sub(x, "grads"), x["max_grad_norm"].item())
+    params, m, v = sub(x, "params"), sub(x, "m"), sub(x, "v")
+    clipped, norm = clip(sub(x, "grads"), x["max_grad_norm"].item())
     t = adam(params, clipped, m, v, int(x["t"]), x["lr"].item())
     names = param_names(params)
     return {"grad_norm": norm, **_named("clipped_grads", clipped, names), **_named("params_after", params, names),
@@ -231,8 +227,8 @@ def adam_step(x):
 
 
 def ppo_update(x):
-    params, m, v, t = _sub(x, "params"), _sub(x, "m"), _sub(x, "v"), int(x["t"])
-    batch = {{"logprobs": "logprobs_old", "values": "values_old"}.get(k, k): a for k, a in _sub(x, "batch").items()}
+    params, m, v, t = sub(x, "params"), sub(x, "m"), sub(x, "v"), int(x["t"])
+    batch = {{"logprobs": "logprobs_old", "values": "values_old"}.get(k, k): a for k, a in sub(x, "batch").items()}
     options, lr, max_grad_norm = _options(x), x["lr"].item(), x["max_grad_norm"].item()
     size = x["batch/obs"].shape[0] // int(x["num_minibatches"])
     sums = dict.fromkeys(DIAGNOSTICS, F32(0))
