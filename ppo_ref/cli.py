@@ -37,6 +37,8 @@ def _add_config_flags(parser, skip=()):
             parser.add_argument(_flag(f.name), action=argparse.BooleanOptionalAction, **kw)
         else:
             base = next(t for t in kind if t is not type(None))
+            if f.metadata.get("choices"):
+                kw["choices"] = f.metadata["choices"]
             parser.add_argument(_flag(f.name), type=base, metavar=f.name.upper(), **kw)
 
 

@@ -13,8 +13,11 @@ class ConfigError(ValueError):
     """A configuration value is out of range; the message names flag, value and rule."""
 
 
-def _f(default, help_text):
-    return field(default=default, metadata={"help": help_text})
+def _f(default, help_text, choices=None):
+    return field(default=default, metadata={"help": help_text, "choices": choices})
+
+
+DTYPES = ("float64", "float32")
 
 
 @dataclass
@@ -29,6 +32,10 @@ class Config:
                                   "default sequential stepping, bit for bit")
     reference_core: bool = _f(False, "train on the reference core alone (ppo_ref/core), without the fast "
                                      "engine: the same numbers bit for bit, several times slower")
+    dtype: str = _f("float64", "floating-point type of the networks, the loss, Adam, GAE and the rollout's "
+                               "buffers: float64 (the reference numbers) or float32 (faster; the precision of "
+                               "most ports). The observation and reward statistics stay float64",
+                    choices=DTYPES)
     num_steps: int = _f(2048, "steps per environment per rollout (T)")
     learning_rate: float = _f(3e-4, "Adam learning rate (at the first iteration, when annealed)")
     anneal_lr: bool = _f(True, "anneal the learning rate linearly: lr_k = (1 - (k - 1) / K) * lr, so the "
@@ -93,6 +100,8 @@ def validate(cfg):
                  "thread_envs", "reference_core", "tensorboard"):
         if not isinstance(getattr(cfg, name), bool):
             fail(name, "must be true or false")
+    if cfg.dtype not in DTYPES:
+        fail("dtype", "must be one of " + ", ".join(DTYPES))
     if cfg.async_envs and cfg.thread_envs:
         raise ConfigError("--async-envs and --thread-envs exclude each other: choose subprocesses or threads")
     for name in ("learning_rate", "clip_coef", "max_grad_norm"):

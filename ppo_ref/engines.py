@@ -25,9 +25,10 @@ class ReferenceEngine:
     @staticmethod
     def normalize_obs(obs, rms, out=None):
         obs = normalization.normalize_obs(obs, rms)
-        if out is not None:
-            out[...] = obs
-        return obs
+        if out is None:
+            return obs
+        out[...] = obs  # rounded to out's dtype
+        return out
 
     @staticmethod
     def policy(params):

@@ -25,7 +25,7 @@ def load_actor(path, deterministic=False, seed=0):
     rng = np.random.default_rng(seed)
 
     def act(obs):
-        mu = policy_mean(params, normalize_obs(obs[None], obs_rms))[0]
+        mu = policy_mean(params, normalize_obs(obs[None], obs_rms).astype(params["log_std"].dtype, copy=False))[0]
         action = mu if deterministic else sample(rng, mu, params["log_std"])
         return np.clip(action, act_space.low, act_space.high)
 

@@ -23,16 +23,17 @@ def collect_rollout(cfg, envs, state, engine):
     """
     T, N = cfg.num_steps, cfg.num_envs
     params = state.params
+    dtype = params["log_std"].dtype  # the run's dtype (Config.dtype); the statistics stay float64
     low, high = envs.single_action_space.low, envs.single_action_space.high
     obs_dim = state.next_obs.shape[1]
     act_dim = params["log_std"].shape[0]
     buf = {
-        "obs": np.empty((T, N, obs_dim)),
-        "actions": np.empty((T, N, act_dim)),
-        "logprobs": np.empty((T, N)),
-        "values": np.empty((T, N)),
-        "next_values": np.empty((T, N)),
-        "rewards": np.empty((T, N)),
+        "obs": np.empty((T, N, obs_dim), dtype=dtype),
+        "actions": np.empty((T, N, act_dim), dtype=dtype),
+        "logprobs": np.empty((T, N), dtype=dtype),
+        "values": np.empty((T, N), dtype=dtype),
+        "next_values": np.empty((T, N), dtype=dtype),
+        "rewards": np.empty((T, N)),  # float64 like the env's rewards, until scaled
         "terminated": np.empty((T, N), dtype=bool),
         "truncated": np.empty((T, N), dtype=bool),
     }
@@ -58,7 +59,7 @@ def collect_rollout(cfg, envs, state, engine):
             ended = np.flatnonzero(done)
             final_obs = np.stack([info["final_obs"][i] for i in ended])  # (k, D)
             check_finite("final observation", final_obs)
-            buf["next_values"][t, ended] = engine.value(params, engine.normalize_obs(final_obs, state.obs_rms))
+            buf["next_values"][t, ended] = engine.value(params, _normalized(engine, final_obs, state.obs_rms, dtype))
             for i in ended:
                 episodes.append((state.global_step, float(state.episode_return[i]), int(state.episode_length[i])))
             state.episode_return[ended] = 0.0
@@ -71,10 +72,16 @@ def collect_rollout(cfg, envs, state, engine):
     for t in range(T):
         buf["rewards"][t], state.reward_scaler = engine.scale_reward(
             state.reward_scaler, buf["rewards"][t], dones[t], cfg.gamma)
+    buf["rewards"] = buf["rewards"].astype(dtype, copy=False)  # scaled in float64, learnt from in dtype
 
     # v'_t = v_{t+1} within an episode; V(next observation) after the last step.
     not_done = ~dones
-    last = engine.value(params, engine.normalize_obs(state.next_obs, state.obs_rms))
+    last = engine.value(params, _normalized(engine, state.next_obs, state.obs_rms, dtype))
     following = np.concatenate([buf["values"][1:], last[None]])
     buf["next_values"][not_done] = following[not_done]
     return buf, episodes
+
+
+def _normalized(engine, raw_obs, rms, dtype):
+    """Normalised observations (computed in float64, as the statistics are) in the run's dtype."""
+    return engine.normalize_obs(raw_obs, rms).astype(dtype, copy=False)

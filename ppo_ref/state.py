@@ -44,7 +44,8 @@ def init_state(cfg, envs):
     rngs = make_rngs(cfg.seed)
     obs_dim = envs.single_observation_space.shape[0]
     act_dim = envs.single_action_space.shape[0]
-    params = init_params(rngs["init"], obs_dim, act_dim)
+    # Drawn in float64 (SPEC 1), then rounded to the run's dtype.
+    params = {k: p.astype(cfg.dtype, copy=False) for k, p in init_params(rngs["init"], obs_dim, act_dim).items()}
     env_seeds = [int(s) for s in rngs["env"].integers(0, 2**31 - 1, size=cfg.num_envs)]
     raw_obs, _ = envs.reset(seed=env_seeds)
     check_finite("observation", raw_obs)

@@ -34,6 +34,7 @@ def assert_one_line_error(proc, *fragments):
     (["--num-envs", "0"], ["--num-envs (0)", "positive"]),
     (["--learning-rate", "abc"], ["--learning-rate", "abc"]),
     (["--target-kl", "0"], ["--target-kl (0.0)"]),
+    (["--dtype", "float16"], ["--dtype", "float16", "float64", "float32"]),
 ])
 def test_bad_train_flags_are_refused_before_anything_is_written(tmp_path, flags, fragments):
     run_dir = tmp_path / "run"
@@ -71,6 +72,18 @@ def test_train_then_eval_and_summary(trained_run):
     proc = run_cli("summary", str(trained_run), "--last", "5")
     assert proc.returncode == 0, proc.stderr
     assert "last 5 training episodes" in proc.stdout and "random policy" in proc.stdout
+
+
+def test_a_float32_run_keeps_float32_through_checkpoint_eval_and_export(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = run_cli("train", "--dtype", "float32", "--env-id", "Hopper-v4", "--total-timesteps", "256",
+                   "--num-steps", "256", "--num-minibatches", "4", "--update-epochs", "1", "--run-dir", str(run_dir))
+    assert proc.returncode == 0, proc.stderr
+    arrays = ckpt.load(run_dir)
+    assert {arrays[k].dtype for k in arrays if k.startswith(("params/", "adam/m/", "adam/v/"))} == {np.dtype("<f4")}
+    assert arrays["obs_rms/mean"].dtype == np.float64
+    proc = run_cli("eval", str(run_dir), "--episodes", "1", "--deterministic")
+    assert proc.returncode == 0 and "1 episodes (deterministic): return" in proc.stdout, proc.stderr
 
 
 def test_new_run_into_existing_run_is_refused(trained_run):

@@ -15,6 +15,7 @@ BAD_VALUES = {
     "async_envs": [1, "yes"],
     "thread_envs": [0, "no"],
     "reference_core": [1, "yes"],
+    "dtype": ["float16", "f4", None],
     "num_steps": [0, -1],
     "learning_rate": [0.0, -3e-4, float("nan"), float("inf"), "fast"],
     "anneal_lr": [0, None],
@@ -58,7 +59,7 @@ def test_defaults_are_valid_and_match_the_reference():
     assert (cfg.gamma, cfg.gae_lambda, cfg.num_minibatches, cfg.update_epochs) == (0.99, 0.95, 32, 10)
     assert (cfg.clip_coef, cfg.ent_coef, cfg.vf_coef, cfg.max_grad_norm) == (0.2, 0.0, 0.5, 0.5)
     assert cfg.anneal_lr and cfg.norm_adv and cfg.clip_vloss and cfg.bootstrap_truncation
-    assert cfg.target_kl is None
+    assert cfg.target_kl is None and cfg.dtype == "float64"
     assert (cfg.batch_size, cfg.minibatch_size, cfg.num_iterations) == (2048, 64, 488)
 
 

@@ -135,9 +135,12 @@ def _assert_identical(fast, ref):
         assert s_fast.rngs[name].bit_generator.state == s_ref.rngs[name].bit_generator.state
 
 
-def test_humanoid_trains_bit_for_bit_alike_on_both_engines(tmp_path, monkeypatch):
-    """The reference configuration (one env, 2048 steps, 10 epochs of 32 minibatches)."""
-    _assert_identical(*_train_both_ways(tmp_path, monkeypatch, env_id="Humanoid-v4", total_timesteps=3 * 2048, seed=3))
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_humanoid_trains_bit_for_bit_alike_on_both_engines(tmp_path, monkeypatch, dtype):
+    """The reference configuration (one env, 2048 steps, 10 epochs of 32 minibatches),
+    and the same in float32 (the joint first layer's 376 inputs in single precision)."""
+    _assert_identical(*_train_both_ways(tmp_path, monkeypatch, env_id="Humanoid-v4", total_timesteps=3 * 2048, seed=3,
+                                        dtype=dtype))
 
 
 def test_hopper_with_truncations_trains_bit_for_bit_alike_on_both_engines(tmp_path, monkeypatch, short_hopper):
@@ -147,3 +150,31 @@ def test_hopper_with_truncations_trains_bit_for_bit_alike_on_both_engines(tmp_pa
                             num_minibatches=8, ent_coef=0.01, target_kl=0.02, seed=3)
     assert any(int(e["length"]) == HOPPER_LIMIT for e in runs[1][2])  # some episodes were truncated
     _assert_identical(*runs)
+
+
+def test_float32_trains_bit_for_bit_alike_on_both_engines(tmp_path, monkeypatch, short_hopper):
+    """``--dtype float32``: the fast engine and the reference core, both in float32,
+    give the same numbers; the parameters, the moments and the update's batch are
+    float32, the statistics float64, and the numbers are not float64's."""
+    import ppo_ref.train
+
+    batch_dtypes = set()
+    real_update = ppo_ref.train.update
+
+    def recording_update(cfg, state, batch, lr):
+        batch_dtypes.update(a.dtype for a in batch.values())
+        return real_update(cfg, state, batch, lr)
+    monkeypatch.setattr(ppo_ref.train, "update", recording_update)
+    config = dict(env_id=short_hopper, num_envs=3, num_steps=256, total_timesteps=3 * 768, num_minibatches=8,
+                  ent_coef=0.01, target_kl=0.02, seed=3)
+    runs = _train_both_ways(tmp_path, monkeypatch, dtype="float32", **config)
+    _assert_identical(*runs)
+    state, metrics, _ = runs[0]
+    assert batch_dtypes == {np.dtype(np.float32)}
+    assert {p.dtype for group in (state.params, state.opt["m"], state.opt["v"]) for p in group.values()} == \
+        {np.dtype(np.float32)}
+    assert state.obs_rms.mean.dtype == state.reward_scaler.rms.var.dtype == np.float64
+    train(Config(run_dir=str(tmp_path / "float64"), **config), progress=False, log=lambda s: None)
+    with open(tmp_path / "float64" / "metrics.csv", newline="") as f:
+        float64_first = next(csv.DictReader(f))
+    assert float64_first["pg_loss"] != metrics[0]["pg_loss"]

@@ -238,9 +238,12 @@ INCONSISTENT = {
     "a matrix for a scalar": (
         lambda a: a.update({"ret_rms/var": np.ones((3, 3))}),
         "member 'ret_rms/var': has shape (3, 3); a checkpoint holds it with shape ()"),
-    "float32 parameters": (
+    "float32 parameters in a float64 run": (
         lambda a: a.update({"params/pi.b0": a["params/pi.b0"].astype(np.float32)}),
-        "member 'params/pi.b0': has dtype float32; a checkpoint holds it as float64"),
+        "member 'params/pi.b0' has dtype float32, but the checkpoint's config has dtype 'float64'"),
+    "float16 parameters": (
+        lambda a: a.update({"adam/m/pi.b0": a["adam/m/pi.b0"].astype(np.float16)}),
+        "member 'adam/m/pi.b0': has dtype float16; a checkpoint holds it as float64 or float32"),
     "a config string as an integer": (
         lambda a: a.update({"config": np.array(7)}),
         "member 'config': has dtype int64; a checkpoint holds it as a unicode string"),

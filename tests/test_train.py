@@ -53,16 +53,17 @@ def test_thread_envs_train_exactly_like_sequential_envs(tmp_path):
     assert seq_metrics == [r[:2] + r[4:] for r in read_rows(tmp_path / "par" / "metrics.csv")]
 
 
-@pytest.mark.parametrize("num_envs, envs_in, signum", [
-    (1, "sequence", signal.SIGINT), (2, "sequence", signal.SIGTERM), (2, "subprocesses", signal.SIGINT),
-    (3, "threads", signal.SIGINT),
+@pytest.mark.parametrize("num_envs, envs_in, signum, dtype", [
+    (1, "sequence", signal.SIGINT, "float64"), (2, "sequence", signal.SIGTERM, "float64"),
+    (2, "subprocesses", signal.SIGINT, "float64"), (3, "threads", signal.SIGINT, "float64"),
+    (2, "sequence", signal.SIGINT, "float32"),
 ])
-def test_resume_after_ctrl_c_matches_uninterrupted_run(tmp_path, num_envs, envs_in, signum):
+def test_resume_after_ctrl_c_matches_uninterrupted_run(tmp_path, num_envs, envs_in, signum, dtype):
     """Ctrl-C (or SIGTERM) during iteration 2 checkpoints and stops; resuming gives
     the same parameters, episodes and metrics rows as the run never stopped, with
-    the envs stepped in sequence, in subprocesses or on threads."""
+    the envs stepped in sequence, in subprocesses or on threads, in float64 or float32."""
     kw = dict(seed=7, num_envs=num_envs, async_envs=envs_in == "subprocesses", thread_envs=envs_in == "threads",
-              num_steps=128, total_timesteps=4 * 128 * num_envs)
+              num_steps=128, total_timesteps=4 * 128 * num_envs, dtype=dtype)
     full = train(small_cfg(tmp_path, "full", **kw), progress=False, log=lambda s: None)
 
     def interrupt(state):
@@ -79,6 +80,7 @@ def test_resume_after_ctrl_c_matches_uninterrupted_run(tmp_path, num_envs, envs_
     resumed = train(resume=str(tmp_path / "part"), progress=False, log=lambda s: None)
     assert resumed.iteration == full.iteration == 4
     assert_same_params(full.params, resumed.params)
+    assert {p.dtype for p in [*resumed.params.values(), *resumed.opt["v"].values()]} == {np.dtype(dtype)}
     assert read_rows(tmp_path / "full" / "episodes.csv") == read_rows(tmp_path / "part" / "episodes.csv")
     full_metrics = [r[:2] + r[4:7] for r in read_rows(tmp_path / "full" / "metrics.csv")]
     part_metrics = [r[:2] + r[4:7] for r in read_rows(tmp_path / "part" / "metrics.csv")]

@@ -21,7 +21,7 @@ def _mu_log_std(mu, log_std, mu_name="mu", log_std_name="log_std"):
 def sample(rng, mu, log_std):
     """``a = mu + sigma * eps`` with ``eps ~ N(0, I)`` drawn from ``rng``; (..., A)."""
     mu, log_std = _mu_log_std(mu, log_std)
-    return mu + np.exp(log_std) * rng.standard_normal(mu.shape)
+    return mu + np.exp(log_std) * rng.standard_normal(mu.shape).astype(mu.dtype)
 
 
 def log_prob(a, mu, log_std):

@@ -45,8 +45,8 @@ def gae(rewards, values, next_values, terminated, truncated, gamma, gae_lambda, 
     done = terminated | truncated
     if not bootstrap_truncation:
         terminated = done
-    delta = rewards + gamma * (1.0 - terminated) * next_values - values  # (T, N)
-    carry = gamma * gae_lambda * (1.0 - done)  # (T, N)
+    delta = rewards + gamma * (~terminated).astype(rewards.dtype) * next_values - values  # (T, N)
+    carry = gamma * gae_lambda * (~done).astype(rewards.dtype)  # (T, N)
     advantages = np.empty_like(delta)
     last = np.zeros_like(delta[0])
     for t in range(delta.shape[0] - 1, -1, -1):

@@ -25,7 +25,7 @@ def normalize_advantages(adv):
 def max_tie_weight(x, y):
     """Share of ``d max(x, y)`` that flows to ``x``: 1 where x > y, 0 where x < y,
     and 0.5 at exact ties (torch.maximum's convention)."""
-    return np.where(x > y, 1.0, np.where(x == y, 0.5, 0.0))
+    return np.where(x > y, 1.0, np.where(x == y, 0.5, 0.0)).astype(x.dtype)
 
 
 def clipped_surrogate(ratio, adv, clip_coef):

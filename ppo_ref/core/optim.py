@@ -41,7 +41,7 @@ def adam_step(params, grads, state, lr, beta1=ADAM_BETA1, beta2=ADAM_BETA2, eps=
         m, v, g = state["m"][k], state["v"][k], grads[k]
         m[...] = beta1 * m + (1.0 - beta1) * g
         v[...] = beta2 * v + (1.0 - beta2) * (g * g)
-        p -= (lr / (1.0 - beta1**t)) * m / (np.sqrt(v) / np.sqrt(1.0 - beta2**t) + eps)
+        p -= (lr / (1.0 - beta1**t)) * m / (np.sqrt(v) / float(np.sqrt(1.0 - beta2**t)) + eps)
 
 
 def global_grad_norm(grads, names=None):

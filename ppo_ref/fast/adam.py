@@ -7,10 +7,10 @@ from ppo_ref.core.optim import ADAM_BETA1, ADAM_BETA2, ADAM_EPS
 
 
 def pack(named, names):
-    """Copy the arrays ``named[k]`` for k in ``names`` into one contiguous float64
-    buffer. Returns ``(flat, views)``: ``views[k]`` is a view of ``flat`` with the
-    shape of ``named[k]``, so updating ``flat`` updates every view."""
-    flat = np.empty(sum(named[k].size for k in names))
+    """Copy the arrays ``named[k]`` for k in ``names`` into one contiguous buffer
+    (of their dtype). Returns ``(flat, views)``: ``views[k]`` is a view of ``flat``
+    with the shape of ``named[k]``, so updating ``flat`` updates every view."""
+    flat = np.empty(sum(named[k].size for k in names), dtype=named[names[0]].dtype)
     views = _views(flat, {k: named[k].shape for k in names})
     for k in names:
         views[k][...] = named[k]
@@ -34,7 +34,7 @@ def adam_apply(p, g, m, v, t, lr, work, beta1=ADAM_BETA1, beta2=ADAM_BETA2, eps=
         p -= (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps)
     """
     step_size = lr / (1.0 - beta1**t)
-    bias_correction2_sqrt = np.sqrt(1.0 - beta2**t)
+    bias_correction2_sqrt = float(np.sqrt(1.0 - beta2**t))
     a, b = work
     m *= beta1
     np.multiply(g, 1.0 - beta1, out=a)

@@ -47,7 +47,7 @@ def scale_reward(scaler, rewards, dones, gamma):
 
 def sample(rng, mu, log_std):
     """core.distributions.sample without argument checks."""
-    return mu + np.exp(log_std) * rng.standard_normal(mu.shape)
+    return mu + np.exp(log_std) * rng.standard_normal(mu.shape).astype(mu.dtype)
 
 
 def log_prob(a, mu, log_std):

@@ -21,7 +21,8 @@ CleanRL keeps in gymnasium's ``NormalizeObservation`` wrapper:
 Keys are in the order of ``Agent().state_dict()`` (checked with torch 2.13.0 on
 CleanRL's class): a module's own parameters come before its submodules', so
 ``actor_logstd`` first, then ``critic.*`` (assigned before ``actor_mean``), then
-``actor_mean.*``; then the ``obs_rms.*`` statistics. Arrays are float64.
+``actor_mean.*``; then the ``obs_rms.*`` statistics. Arrays are float64 (the
+parameters float32 for a run trained with ``--dtype float32``).
 
 Loading in PyTorch (docs/porting.md, "Exporting to PyTorch"): set the dtype first,
 or the float64 arrays are copied into float32 parameters; then normalise each raw

@@ -24,7 +24,7 @@ import zipfile
 import numpy as np
 
 from ppo_ref import __version__
-from ppo_ref.config import Config
+from ppo_ref.config import DTYPES, Config
 from ppo_ref.core.normalization import RewardScaler, RunningMeanStd
 from ppo_ref.npzio import NpzError, read_npz, write_npz_atomic
 from ppo_ref.state import RNG_NAMES, TrainState
@@ -111,7 +111,8 @@ def load(path):
 
 # What a checkpoint holds (see state_to_arrays): member name -> (dtype, shape).
 # Dtypes: "U" unicode (JSON), "i" signed integer, "f" float64, "b" bool, "float"
-# any float (raw observations are what the env emits). Shapes are tuples of sizes
+# any float (raw observations are what the env emits), "p" the run's dtype
+# (Config.dtype: float64 or float32, the same for every parameter and moment). Shapes are tuples of sizes
 # and of the dimensions named in _DIMS, bound by the first member that has them.
 _DIMS = {"D": "observation dims", "A": "action dims", "H": "hidden width", "N": "num_envs"}
 
@@ -139,19 +140,22 @@ _MEMBERS = {
     "envs/episode_return": ("f", ("N",)),
     "envs/episode_length": ("i", ("N",)),
     "envs/has_sim_state": ("b", ()),
-    **{f"{group}/{name}": ("f", shape) for group in ("params", "adam/m", "adam/v") for name, shape in _PARAMS.items()},
+    **{f"{group}/{name}": ("p", shape) for group in ("params", "adam/m", "adam/v") for name, shape in _PARAMS.items()},
 }
 # Each env's simulator state (envs/<i>/...): integration and derived.* arrays are
 # float64 of any shape (the model decides; the byte budget bounds them).
 _SIM_MEMBER = re.compile(r"envs/(0|[1-9][0-9]{0,8})/"
                          r"(integration|derived\.[A-Za-z_][A-Za-z0-9_]*|elapsed_steps|np_random)")
 _SIM_KINDS = {"integration": ("f", None), "elapsed_steps": ("i", ()), "np_random": ("U", ())}  # else derived.*
-_DTYPE_WORDS = {"U": "a unicode string", "i": "a signed integer", "f": "float64", "b": "bool", "float": "float"}
+_DTYPE_WORDS = {"U": "a unicode string", "i": "a signed integer", "f": "float64", "b": "bool", "float": "float",
+                "p": "float64 or float32"}
 
 
 def _dtype_fits(dtype, kind):
     if kind == "f":
         return dtype.kind == "f" and dtype.itemsize == 8
+    if kind == "p":
+        return dtype.kind == "f" and dtype.itemsize in (4, 8)
     if kind == "float":
         return dtype.kind == "f"
     return dtype.kind == kind
@@ -214,9 +218,17 @@ def _check_complete(path, arrays, expect):
         them = "them" if len(missing) > 1 else "it"
         raise CheckpointError(f"{path}: member {missing[0]!r}{more} missing; a ppo_ref checkpoint holds {them}")
     try:
-        num_envs = from_json_array(arrays["config"])["num_envs"]
-    except (ValueError, TypeError, KeyError) as err:
+        config = from_json_array(arrays["config"])
+        num_envs, dtype = config["num_envs"], config.get("dtype", "float64")
+    except (ValueError, TypeError, KeyError, AttributeError) as err:
         raise CheckpointError(f"{path}: member 'config' is not a JSON config with num_envs: {err}") from None
+    if dtype not in DTYPES:
+        raise CheckpointError(f"{path}: member 'config' has dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
+    size = np.dtype(dtype).itemsize
+    other = next((k for k in _MEMBERS if _MEMBERS[k][0] == "p" and arrays[k].dtype.itemsize != size), None)
+    if other is not None:
+        raise CheckpointError(f"{path}: member {other!r} has dtype {arrays[other].dtype}, but the checkpoint's "
+                              f"config has dtype {dtype!r}")
     n, source = expect.dims["N"]
     if n != num_envs:
         raise CheckpointError(f"{path}: member {source!r} holds {n} envs, but the checkpoint's config has "
