@@ -2,13 +2,17 @@
 
 Measured in one run, so the figures compare as ratios on a noisy machine:
 
-1. env-only: the same vector env stepped with random actions, no agent (the ceiling);
-2. training steps per second over a fixed number of iterations after a warm-up one;
+1. the bare env: ``gymnasium.make(env_id)`` stepped with random actions, no vector
+   env and no wrapper of ppo_ref's (the ceiling); then the vector env training
+   uses, stepped the same way, so its own overhead shows;
+2. training steps per second over a fixed number of iterations after a warm-up
+   one, in float64 (the reference numbers) and with ``--dtype float32``;
 3. where an iteration's time goes (the training loop's Stopwatch laps);
-4. ``train/env-only ratio``, printed last on its own line;
-5. peak resident memory;
-and the update alone on a synthetic batch, in minibatch updates per second, and
-training with several envs in subprocesses and on threads.
+4. peak resident memory;
+5. the update alone on a synthetic batch, in minibatch updates per second, in
+   both dtypes, and training with several envs in subprocesses and on threads;
+6. ``train/env-only ratio``, printed last on its own line: float64 training over
+   the bare env.
 """
 
 import argparse
@@ -31,6 +35,26 @@ from ppo_ref.core.optim import adam_init
 from ppo_ref.stopwatch import Stopwatch
 from ppo_ref.train import train
 from ppo_ref.update import update_with_permutations
+
+
+def bare_env_rate(env_id, steps, seed=0):
+    """Steps per second of ``gymnasium.make(env_id)`` alone (its own wrappers
+    only), with uniformly random actions, reset whenever an episode ends."""
+    import gymnasium as gym
+
+    env = gym.make(env_id)
+    try:
+        env.reset(seed=seed)
+        env.action_space.seed(seed)
+        actions = [env.action_space.sample() for _ in range(steps)]
+        start = time.perf_counter()
+        for a in actions:
+            _, _, terminated, truncated, _ = env.step(a)
+            if terminated or truncated:
+                env.reset()
+        return steps / (time.perf_counter() - start)
+    finally:
+        env.close()
 
 
 def env_only_rate(cfg, steps, seed=0):
@@ -70,10 +94,11 @@ def training_rate(cfg, iterations):
 
 
 def update_rate(cfg, obs_dim, act_dim, epochs=2, seed=0):
-    """Minibatch updates per second of the update alone on a synthetic batch."""
+    """Minibatch updates per second of the update alone on a synthetic batch, in
+    ``cfg.dtype``."""
     rng = np.random.default_rng(seed)
     B = cfg.batch_size
-    params = init_params(rng, obs_dim, act_dim)
+    params = {k: p.astype(cfg.dtype) for k, p in init_params(rng, obs_dim, act_dim).items()}
     batch = {
         "obs": rng.standard_normal((B, obs_dim)),
         "actions": rng.standard_normal((B, act_dim)),
@@ -82,6 +107,7 @@ def update_rate(cfg, obs_dim, act_dim, epochs=2, seed=0):
         "advantages": rng.standard_normal(B),
         "returns": rng.standard_normal(B),
     }
+    batch = {k: v.astype(cfg.dtype) for k, v in batch.items()}
     perms = [rng.permutation(B) for _ in range(epochs)]
     with threadpool_limits(limits=1, user_api="blas"):
         start = time.perf_counter()
@@ -125,31 +151,42 @@ def main(argv=None):
     print(f"reference config: {cfg.env_id}, 1 env, {cfg.num_steps} steps x {cfg.update_epochs} epochs x "
           f"{cfg.num_minibatches} minibatches of {cfg.minibatch_size}")
 
-    env_sps = env_only_rate(cfg, args.iterations * cfg.batch_size)
-    print(f"env-only: {env_sps:.0f} steps/s")
+    steps = args.iterations * cfg.batch_size
+    bare_sps = bare_env_rate(cfg.env_id, steps)
+    print(f"bare env (gymnasium.make, no vector env): {bare_sps:.0f} steps/s")
+    env_sps = env_only_rate(cfg, steps)
+    print(f"env-only (the vector env training steps, random actions): {env_sps:.0f} steps/s, "
+          f"{env_sps / bare_sps:.2f} x the bare env")
     train_sps, laps, per_iteration = training_rate(cfg, args.iterations)
-    print(f"training: {train_sps:.0f} steps/s ({per_iteration:.2f} s per iteration of {cfg.batch_size} steps; "
-          f"1,000,000 steps would take {1e6 / train_sps / 60:.1f} min)")
+    print(f"training: {train_sps:.0f} steps/s, {train_sps / bare_sps:.2f} x the bare env ({per_iteration:.2f} s per "
+          f"iteration of {cfg.batch_size} steps; 1,000,000 steps would take {1e6 / train_sps / 60:.1f} min)")
     print("per iteration:")
     for name, seconds in sorted(laps.items(), key=lambda kv: -kv[1]):
         print(f"  {name:36s} {seconds:7.3f} s  {100 * seconds / per_iteration:5.1f} %")
     print(f"peak resident memory: {peak_rss_mb()[0]:.0f} MB")
+    f32 = validate(dataclasses.replace(cfg, dtype="float32"))
+    f32_sps, f32_laps, f32_per_iteration = training_rate(f32, args.iterations)
+    print(f"training, --dtype float32: {f32_sps:.0f} steps/s, {f32_sps / bare_sps:.2f} x the bare env "
+          f"({f32_per_iteration:.2f} s per iteration: " +
+          ", ".join(f"{k} {v:.3f} s" for k, v in sorted(f32_laps.items(), key=lambda kv: -kv[1])[:2]) + ")")
 
     envs = make_vector_env(cfg.env_id, 1)
     obs_dim, act_dim = envs.single_observation_space.shape[0], envs.single_action_space.shape[0]
     envs.close()
-    print(f"update alone (synthetic batch): {update_rate(cfg, obs_dim, act_dim):.0f} minibatch updates/s "
-          f"(minibatch {cfg.minibatch_size})")
+    for c in (cfg, f32):
+        print(f"update alone (synthetic batch, {c.dtype}): {update_rate(c, obs_dim, act_dim):.0f} minibatch "
+              f"updates/s (minibatch {c.minibatch_size})")
 
     for n, flag, where in ((args.async_num_envs, "async_envs", "in subprocesses"),
                            (args.thread_num_envs, "thread_envs", "on threads")):
         if n:
             ncfg = validate(dataclasses.replace(cfg, num_envs=n, num_steps=cfg.num_steps // n, **{flag: True}))
-            n_env_sps = env_only_rate(ncfg, args.iterations * cfg.batch_size)
-            sps, _, _ = training_rate(ncfg, args.iterations)
-            print(f"training, {n} envs {where} ({ncfg.num_steps} steps each): {sps:.0f} steps/s, "
-                  f"{sps / env_sps:.2f} x the single-env env-only rate (these envs alone: {n_env_sps:.0f} steps/s)")
-    print(f"train/env-only ratio: {train_sps / env_sps:.2f}")
+            n_env_sps = env_only_rate(ncfg, steps)
+            for c in (ncfg, dataclasses.replace(ncfg, dtype="float32")):
+                sps, _, _ = training_rate(c, args.iterations)
+                print(f"training, {n} envs {where} ({c.num_steps} steps each, {c.dtype}): {sps:.0f} steps/s, "
+                      f"{sps / bare_sps:.2f} x the bare env (these envs alone: {n_env_sps:.0f} steps/s)")
+    print(f"train/env-only ratio: {train_sps / bare_sps:.2f}")
     return 0
 
 
