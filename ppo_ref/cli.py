@@ -19,6 +19,7 @@ from ppo_ref.run.checkpoint import CheckpointError
 from ppo_ref.config import Config, ConfigError
 from ppo_ref.envs.errors import EnvError
 from ppo_ref.port.format import GoldenError
+from ppo_ref.fast.split import UpdateWorkerError
 from ppo_ref.run.sweep import SweepError
 
 
@@ -165,7 +166,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, EnvError, CheckpointError, GoldenError, SweepError) as err:
+    except (ConfigError, EnvError, CheckpointError, GoldenError, SweepError, UpdateWorkerError) as err:
         parser.exit(2, f"ppo-ref: error: {err}\n")
     except OSError as err:  # a file that cannot be read or written, or a run directory already in use
         parser.exit(2, f"ppo-ref: error: {err.strerror}: {err.filename}\n" if err.filename else f"ppo-ref: error: {err}\n")

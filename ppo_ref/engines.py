@@ -13,7 +13,7 @@ from ppo_ref.core.agent import policy_mean, value
 from ppo_ref.core.distributions import log_prob, sample
 from ppo_ref.core.losses import ppo_loss
 from ppo_ref.core.optim import adam_step
-from ppo_ref.fast import FastEngine
+from ppo_ref.fast import FastEngine, SplitEngine
 
 
 class ReferenceEngine:
@@ -65,6 +65,13 @@ class ReferenceLearner:
     def finish(self):
         pass
 
+    def close(self):
+        pass
 
-def get_engine(reference_core=False):
+
+def get_engine(reference_core=False, worker=None):
+    """The reference core, the fast engine, or with an update worker
+    (ppo_ref.fast.split.UpdateWorker) the fast engine on two processes."""
+    if worker is not None:
+        return SplitEngine(worker)
     return ReferenceEngine if reference_core else FastEngine

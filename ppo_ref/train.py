@@ -21,6 +21,7 @@ from ppo_ref.core.optim import linear_lr
 from ppo_ref.engines import get_engine
 from ppo_ref.envs.make import make_vector_env, probe_spaces
 from ppo_ref.envs.simstate import get_sim_states
+from ppo_ref.fast.split import UpdateWorker
 from ppo_ref.finite import NonFiniteError
 from ppo_ref.rollout import collect_rollout
 from ppo_ref.run import checkpoint as ckpt
@@ -50,7 +51,10 @@ def train(cfg=None, resume=None, progress=None, log=print, callback=None, stopwa
             check_tensorboard()
         probe_spaces(cfg.env_id)
         envs = make_vector_env(cfg.env_id, cfg.num_envs, cfg.async_envs, cfg.thread_envs)
+        worker = None
         try:
+            if cfg.update_worker:
+                worker = UpdateWorker()
             if state is None:
                 state = init_state(cfg, envs)
             else:
@@ -59,17 +63,19 @@ def train(cfg=None, resume=None, progress=None, log=print, callback=None, stopwa
                             tensorboard=cfg.tensorboard)
             try:
                 with StopRequested() as stop:
-                    _loop(cfg, envs, state, runlog, stop, progress, log, callback, stopwatch or Stopwatch())
+                    _loop(cfg, envs, state, runlog, stop, progress, log, callback, stopwatch or Stopwatch(),
+                          get_engine(cfg.reference_core, worker))
             finally:
                 runlog.close()
         finally:
             envs.close()
+            if worker is not None:
+                worker.close()
     return state
 
 
-def _loop(cfg, envs, state, runlog, stop, progress, log, callback, sw):
+def _loop(cfg, envs, state, runlog, stop, progress, log, callback, sw, engine):
     K = cfg.num_iterations
-    engine = get_engine(cfg.reference_core)
     recent = deque(maxlen=20)
     bar = tqdm(total=K * cfg.batch_size, initial=state.global_step, unit="step", dynamic_ncols=True,
                disable=(not sys.stderr.isatty()) if progress is None else not progress)
@@ -101,7 +107,7 @@ def _loop(cfg, envs, state, runlog, stop, progress, log, callback, sw):
                 "advantages": advantages.reshape(B),
                 "returns": returns.reshape(B),
             }
-            diag = update(cfg, state, batch, lr)
+            diag = update(cfg, state, batch, lr, engine)
             sw.lap("update")
         except NonFiniteError as err:
             err.where.insert(0, f"iteration {iteration}")

@@ -161,9 +161,9 @@ def test_float32_trains_bit_for_bit_alike_on_both_engines(tmp_path, monkeypatch,
     batch_dtypes = set()
     real_update = ppo_ref.train.update
 
-    def recording_update(cfg, state, batch, lr):
+    def recording_update(cfg, state, batch, *args):
         batch_dtypes.update(a.dtype for a in batch.values())
-        return real_update(cfg, state, batch, lr)
+        return real_update(cfg, state, batch, *args)
     monkeypatch.setattr(ppo_ref.train, "update", recording_update)
     config = dict(env_id=short_hopper, num_envs=3, num_steps=256, total_timesteps=3 * 768, num_minibatches=8,
                   ent_coef=0.01, target_kl=0.02, seed=3)
@@ -178,3 +178,22 @@ def test_float32_trains_bit_for_bit_alike_on_both_engines(tmp_path, monkeypatch,
     with open(tmp_path / "float64" / "metrics.csv", newline="") as f:
         float64_first = next(csv.DictReader(f))
     assert float64_first["pg_loss"] != metrics[0]["pg_loss"]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_the_update_worker_trains_bit_for_bit_like_the_fast_engine(tmp_path, short_hopper, dtype):
+    """``--update-worker``: the value half of every minibatch in a second process
+    (fast/split.py) gives the fast engine's numbers, early stops included."""
+    config = dict(env_id=short_hopper, num_envs=3, num_steps=256, total_timesteps=3 * 768, num_minibatches=8,
+                  ent_coef=0.01, target_kl=0.005, seed=3, dtype=dtype)
+    runs = []
+    for update_worker in (False, True):
+        run_dir = tmp_path / f"update_worker={update_worker}"
+        state = train(Config(update_worker=update_worker, run_dir=str(run_dir), **config), progress=False,
+                      log=lambda s: None)
+        with open(run_dir / "metrics.csv", newline="") as f:
+            metrics = [{k: v for k, v in row.items() if k not in VARYING_METRICS} for row in csv.DictReader(f)]
+        with open(run_dir / "episodes.csv", newline="") as f:
+            runs.append((state, metrics, list(csv.DictReader(f))))
+    assert runs[0][0].opt["t"] < 3 * 10 * 8  # some epochs stopped early
+    _assert_identical(*runs)

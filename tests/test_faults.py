@@ -119,7 +119,8 @@ def test_non_finite_loss_or_gradient_stops_the_run_with_the_last_good_checkpoint
 
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
-def test_non_finite_parameter_stops_the_run_naming_it(tmp_path, monkeypatch):
+@pytest.mark.parametrize("update_worker", [False, True])
+def test_non_finite_parameter_stops_the_run_naming_it(tmp_path, monkeypatch, update_worker):
     """An infinite clipping factor (past the finite-norm check) turns parameters
     into NaN inside Adam; the run names one and stops before writing them."""
     import ppo_ref.update as update_module
@@ -133,7 +134,7 @@ def test_non_finite_parameter_stops_the_run_naming_it(tmp_path, monkeypatch):
 
     monkeypatch.setattr(update_module, "clip_scale", faulty)
     cfg = Config(total_timesteps=4 * 128, num_steps=128, num_minibatches=4, update_epochs=2, checkpoint_every=1,
-                 run_dir=str(tmp_path / "run"))
+                 run_dir=str(tmp_path / "run"), update_worker=update_worker)
     with pytest.raises(NonFiniteError, match=r"non-finite parameter (pi|v)\.\w+ at iteration 3"):
         train(cfg, progress=False, log=lambda s: None)
     saved = ckpt.load(tmp_path / "run")

@@ -9,6 +9,8 @@ tests/test_engines.py whole training runs).
 - adam.py   Adam over all parameters packed into one buffer
 - stats.py  running statistics with a one-row merge, normalisation into a given
             array, reward scaling, sampling and log-probs without argument checks
+- split.py  the update on two cores: each minibatch's value half in a second
+            process (``train --update-worker``)
 
 :class:`FastEngine` offers them to the rollout and the update under the same
 names as ppo_ref.engines.ReferenceEngine offers the core.
@@ -20,6 +22,7 @@ from ppo_ref.fast import stats
 from ppo_ref.fast.adam import PackedAdam
 from ppo_ref.fast.loss import ppo_loss
 from ppo_ref.fast.nets import joint_first_layer, mlp_forward, policy_and_value
+from ppo_ref.fast.split import SplitLearner
 
 
 class FastEngine:
@@ -71,3 +74,19 @@ class FastLearner:
 
     def finish(self):
         self.adam.unpack(*self._dest)
+
+    def close(self):
+        pass
+
+
+class SplitEngine(FastEngine):
+    """The fast engine with the update's value half on an update worker
+    (fast.split.UpdateWorker): the same numbers on two cores."""
+
+    name = "fast, update on two processes"
+
+    def __init__(self, worker):
+        self.worker = worker
+
+    def learner(self, params, opt):
+        return SplitLearner(params, opt, self.worker)
