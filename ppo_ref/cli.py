@@ -16,7 +16,7 @@ import numpy as np
 
 from ppo_ref import __version__
 from ppo_ref.run.checkpoint import CheckpointError
-from ppo_ref.config import Config, ConfigError
+from ppo_ref.config import HOW_TO_RUN, Config, ConfigError
 from ppo_ref.envs.errors import EnvError
 from ppo_ref.port.format import GoldenError
 from ppo_ref.fast.split import UpdateWorkerError
@@ -177,12 +177,15 @@ def _train(args):
     from ppo_ref.train import train
 
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if hasattr(args, f.name)}
-    if args.resume is not None and given:
-        flags = ", ".join(_flag(k) for k in given)
-        raise ConfigError(f"--resume continues a run with its saved config; do not also pass {flags}")
+    if args.resume is not None:
+        fixed = [k for k in given if k not in HOW_TO_RUN]
+        if fixed:
+            raise ConfigError(f"--resume continues a run with its saved config; do not also pass "
+                              f"{', '.join(map(_flag, fixed))} (only {', '.join(map(_flag, HOW_TO_RUN))} may "
+                              f"change, as they change no number)")
     try:
         if args.resume is not None:
-            train(resume=args.resume, progress=args.progress)
+            train(resume=args.resume, progress=args.progress, how=given)
         else:
             train(Config(**given), progress=args.progress)
     except NonFiniteError as err:

@@ -18,6 +18,9 @@ def _f(default, help_text, choices=None):
 
 
 DTYPES = ("float64", "float32")
+# Settings that choose where the numbers are computed, never which: the only ones
+# a resumed run may change (``train --resume RUN_DIR --update-worker``).
+HOW_TO_RUN = ("async_envs", "thread_envs", "reference_core", "update_worker")
 
 
 @dataclass

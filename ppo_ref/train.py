@@ -34,11 +34,12 @@ from ppo_ref.stopwatch import Stopwatch
 from ppo_ref.update import update
 
 
-def train(cfg=None, resume=None, progress=None, log=print, callback=None, stopwatch=None):
+def train(cfg=None, resume=None, progress=None, log=print, callback=None, stopwatch=None, how=None):
     """Train PPO; returns the final TrainState.
 
     ``cfg``: a Config for a new run. ``resume``: a run directory (or checkpoint)
-    to continue instead, with the config saved in it. ``progress``: show a
+    to continue instead, with the config saved in it, except for the settings in
+    ``how`` (a dict of config.HOW_TO_RUN fields: how to compute, never what). ``progress``: show a
     progress bar (default: when stderr is a terminal). ``callback(state)`` is
     called after each iteration has been logged, before its checkpoint.
     ``stopwatch``: a :class:`Stopwatch` charged with each phase of an iteration.
@@ -46,7 +47,7 @@ def train(cfg=None, resume=None, progress=None, log=print, callback=None, stopwa
     # 64-unit layers are far too small for BLAS threads to pay; on a loaded
     # machine they cost several times the work they share.
     with threadpool_limits(limits=1, user_api="blas"):
-        cfg, state, sim_states = open_run(cfg, resume)
+        cfg, state, sim_states = open_run(cfg, resume, how)
         if cfg.tensorboard:
             check_tensorboard()
         probe_spaces(cfg.env_id)

@@ -52,8 +52,15 @@ def test_resume_on_a_folder_without_checkpoint(tmp_path):
 
 
 def test_resume_refuses_other_flags(tmp_path):
-    proc = run_cli("train", "--resume", str(tmp_path), "--seed", "3")
-    assert_one_line_error(proc, "--seed")
+    proc = run_cli("train", "--resume", str(tmp_path), "--seed", "3", "--update-worker")
+    assert_one_line_error(proc, "do not also pass --seed (only --async-envs, --thread-envs, --reference-core, "
+                                "--update-worker may change")
+
+
+def test_resume_may_change_where_the_numbers_are_computed(trained_run):
+    """Resuming a finished run with --thread-envs: accepted (the run has nothing left to do)."""
+    proc = run_cli("train", "--resume", str(trained_run), "--thread-envs", "--no-update-worker")
+    assert proc.returncode == 0, proc.stderr
 
 
 @pytest.fixture(scope="module")

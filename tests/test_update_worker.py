@@ -79,3 +79,23 @@ def test_the_cli_reports_a_dead_worker_in_one_line(tmp_path):
 def test_the_update_worker_is_a_fast_engine_option():
     with pytest.raises(ConfigError, match="--update-worker is a speed-up of the fast engine"):
         validate(Config(update_worker=True, reference_core=True))
+
+
+def test_a_run_resumes_with_the_worker_switched_on_bit_for_bit(tmp_path):
+    """--update-worker changes no number, so --resume may switch it on (or off)."""
+    kw = {**SMALL, "update_worker": False}
+
+    def interrupt(state):
+        if state.iteration == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    stopped = train(Config(run_dir=str(tmp_path / "part"), **kw), progress=False, log=lambda s: None,
+                    callback=interrupt)
+    assert stopped.iteration == 2
+    resumed = train(resume=str(tmp_path / "part"), how={"update_worker": True}, progress=False, log=lambda s: None)
+    full = train(Config(run_dir=str(tmp_path / "full"), **kw), progress=False, log=lambda s: None)
+    assert resumed.iteration == 3 and ckpt.state_from_arrays(ckpt.load(tmp_path / "part"))[0].update_worker
+    for k in full.params:
+        np.testing.assert_array_equal(resumed.params[k], full.params[k], err_msg=k)
+    with pytest.raises(ConfigError, match="keeps its saved config but for"):
+        train(resume=str(tmp_path / "part"), how={"seed": 5}, progress=False, log=lambda s: None)

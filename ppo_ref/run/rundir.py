@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from ppo_ref.config import validate
+from ppo_ref.config import HOW_TO_RUN, ConfigError, validate
 from ppo_ref.core.normalization import RewardScaler
 from ppo_ref.envs.simstate import set_sim_states
 from ppo_ref.run import checkpoint as ckpt
@@ -16,14 +16,20 @@ def default_run_dir(cfg):
     return f"runs/{cfg.env_id}__{cfg.seed}__{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def open_run(cfg, resume):
+def open_run(cfg, resume, how=None):
     """``(cfg, state, sim_states)`` to continue the run in ``resume`` (a run directory
-    or checkpoint), or ``(cfg, None, None)`` for a new run of ``cfg``, whose run
-    directory must not hold a run already. ``cfg.run_dir`` is set either way."""
+    or checkpoint) with its saved config, but for the settings in ``how`` (only
+    config.HOW_TO_RUN fields), or ``(cfg, None, None)`` for a new run of ``cfg``,
+    whose run directory must not hold a run already. ``cfg.run_dir`` is set either way."""
     if resume is not None:
         path = ckpt.resolve(resume)
         cfg, state, sim_states = ckpt.state_from_arrays(ckpt.load(path))
         cfg.run_dir = os.path.dirname(path) or "."
+        if how:
+            if set(how) - set(HOW_TO_RUN):
+                raise ConfigError(f"a resumed run keeps its saved config but for {', '.join(HOW_TO_RUN)}; "
+                                  f"got {', '.join(sorted(set(how) - set(HOW_TO_RUN)))}")
+            cfg = validate(dataclasses.replace(cfg, **how))
         return cfg, state, sim_states
     cfg = validate(dataclasses.replace(cfg))
     if cfg.run_dir is None:
