@@ -1,14 +1,14 @@
 """The golden cases computed in float32: how far a correct float32 port lands from
 the float64 golden outputs, the measurement behind ``ppo-ref check-port --float32``.
 
-ppo_ref's core run on float32 inputs does not stay in float32: ``1.0 - terminated``
-on boolean flags (GAE) and the loss's tie weights (``np.where`` of Python floats)
-are float64, so GAE and every loss gradient come out float64. This module therefore
-writes each case again, from the same formulas in the same order, with every array
-in float32: inputs cast to float32 (integers and flags kept), constants as float32,
-and hyperparameters as Python floats, which numpy (like PyTorch) applies to a
-float32 array in float32. :func:`compute` checks that every floating-point output
-is float32.
+This module writes each case as a float32 port would, from the same formulas in the
+same order, with every array in float32: inputs cast to float32 (integers and flags
+kept), constants as float32, and hyperparameters as Python floats, which numpy
+(like PyTorch) applies to a float32 array in float32. :func:`compute` checks that
+every floating-point output is float32. (ppo_ref's core keeps float32 inputs in
+float32 too, as ``train --dtype float32`` runs it; tests/test_port_float32.py checks
+that its outputs pass ``check-port --float32`` as well. This module stays separate
+so that a test can plant a port's typical faults in it.)
 
 Steps that ports get wrong are small functions of their own (:func:`activation`,
 :func:`adv_std`, :func:`log_std_grad`, :func:`adam_denominator`), so a test can
