@@ -6,7 +6,8 @@ Measured in one run, so the figures compare as ratios on a noisy machine:
    env and no wrapper of ppo_ref's (the ceiling); then the vector env training
    uses, stepped the same way, so its own overhead shows;
 2. training steps per second over a fixed number of iterations after a warm-up
-   one, in float64 (the reference numbers) and with ``--dtype float32``;
+   one, in float64 (the reference numbers), with ``--dtype float32`` and with
+   ``--update-worker`` (the update on two processes, the same numbers);
 3. where an iteration's time goes (the training loop's Stopwatch laps);
 4. peak resident memory;
 5. the update alone on a synthetic batch, in minibatch updates per second, in
@@ -165,10 +166,13 @@ def main(argv=None):
         print(f"  {name:36s} {seconds:7.3f} s  {100 * seconds / per_iteration:5.1f} %")
     print(f"peak resident memory: {peak_rss_mb()[0]:.0f} MB")
     f32 = validate(dataclasses.replace(cfg, dtype="float32"))
-    f32_sps, f32_laps, f32_per_iteration = training_rate(f32, args.iterations)
-    print(f"training, --dtype float32: {f32_sps:.0f} steps/s, {f32_sps / bare_sps:.2f} x the bare env "
-          f"({f32_per_iteration:.2f} s per iteration: " +
-          ", ".join(f"{k} {v:.3f} s" for k, v in sorted(f32_laps.items(), key=lambda kv: -kv[1])[:2]) + ")")
+    for name, c in (("--dtype float32", f32),
+                    ("--update-worker", dataclasses.replace(cfg, update_worker=True)),
+                    ("--update-worker --dtype float32", dataclasses.replace(f32, update_worker=True))):
+        sps, laps, per_iteration = training_rate(c, args.iterations)
+        print(f"training, {name}: {sps:.0f} steps/s, {sps / bare_sps:.2f} x the bare env ({per_iteration:.2f} s "
+              f"per iteration: " + ", ".join(f"{k} {v:.3f} s" for k, v in sorted(laps.items(), key=lambda kv: -kv[1])[:2])
+              + ")")
 
     envs = make_vector_env(cfg.env_id, 1)
     obs_dim, act_dim = envs.single_observation_space.shape[0], envs.single_action_space.shape[0]
@@ -182,9 +186,11 @@ def main(argv=None):
         if n:
             ncfg = validate(dataclasses.replace(cfg, num_envs=n, num_steps=cfg.num_steps // n, **{flag: True}))
             n_env_sps = env_only_rate(ncfg, steps)
-            for c in (ncfg, dataclasses.replace(ncfg, dtype="float32")):
+            for c in (ncfg, dataclasses.replace(ncfg, dtype="float32"),
+                      dataclasses.replace(ncfg, dtype="float32", update_worker=True)):
                 sps, _, _ = training_rate(c, args.iterations)
-                print(f"training, {n} envs {where} ({c.num_steps} steps each, {c.dtype}): {sps:.0f} steps/s, "
+                how = c.dtype + (", --update-worker" if c.update_worker else "")
+                print(f"training, {n} envs {where} ({c.num_steps} steps each, {how}): {sps:.0f} steps/s, "
                       f"{sps / bare_sps:.2f} x the bare env (these envs alone: {n_env_sps:.0f} steps/s)")
     print(f"train/env-only ratio: {train_sps / bare_sps:.2f}")
     return 0

@@ -18,6 +18,9 @@ def test_bench_prints_rates_against_the_bare_env():
     train = re.fullmatch(r"training: (\d+) steps/s, (\d+\.\d\d) x the bare env .*", lines[4])
     assert train and abs(float(train[2]) - int(train[1]) / bare) < 0.01
     for pattern in (r"training, --dtype float32: \d+ steps/s, \d+\.\d\d x the bare env .*",
+                    r"training, --update-worker: \d+ steps/s, \d+\.\d\d x the bare env .*",
+                    r"training, --update-worker --dtype float32: \d+ steps/s, \d+\.\d\d x the bare env .*",
+                    r"training, 2 envs on threads \(1024 steps each, float32, --update-worker\): \d+ steps/s, .*",
                     r"update alone \(synthetic batch, float64\): \d+ minibatch updates/s .*",
                     r"update alone \(synthetic batch, float32\): \d+ minibatch updates/s .*",
                     r"training, 2 envs on threads \(1024 steps each, float64\): \d+ steps/s, .*",

@@ -16,9 +16,12 @@ def test_trailing_mean_curve_by_hand():
     np.testing.assert_array_equal(curve, [np.nan, 1.0, 2.0, 6.0, 6.0])
 
 
-def make_run(path, env_id, bootstrap, returns, eval_return=None):
+def make_run(path, env_id, bootstrap, returns, eval_return=None, dtype=None):
     path.mkdir(parents=True)
-    (path / "config.json").write_text(json.dumps({"env_id": env_id, "bootstrap_truncation": bootstrap}))
+    config = {"env_id": env_id, "bootstrap_truncation": bootstrap}
+    if dtype is not None:  # configs written before --dtype existed have none
+        config["dtype"] = dtype
+    (path / "config.json").write_text(json.dumps(config))
     with open(path / "episodes.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["global_step", "return", "length"])
@@ -38,10 +41,13 @@ def test_table_groups_seeds_and_truncation_settings(tmp_path):
         make_run(tmp_path / "a", "Hopper-v4", True, [0.0] * 50 + [100.0] * 100, eval_return=200.0),
         make_run(tmp_path / "b", "Hopper-v4", True, [300.0] * 100, eval_return=400.0),
         make_run(tmp_path / "c", "Hopper-v4", False, [7.0] * 10),
+        make_run(tmp_path / "d", "Hopper-v4", True, [9.0] * 10, dtype="float32"),
+        make_run(tmp_path / "e", "Hopper-v4", True, [100.0] * 100, dtype="float64"),
     ]
     rows = table([str(r) for r in runs]).splitlines()
-    assert rows[2] == "| Hopper-v4 | 2 | 200 +- 100 | 300 +- 100 | 2.0 min | 1000 |"
-    assert rows[3] == "| Hopper-v4 (no truncation bootstrap) | 1 | 7 +- 0 | n/a | 2.0 min | 1000 |"
+    assert rows[2] == "| Hopper-v4 | 3 | 167 +- 94 | 300 +- 100 | 2.0 min | 1000 |"
+    assert rows[3] == "| Hopper-v4 (float32) | 1 | 9 +- 0 | n/a | 2.0 min | 1000 |"
+    assert rows[4] == "| Hopper-v4 (no truncation bootstrap) | 1 | 7 +- 0 | n/a | 2.0 min | 1000 |"
 
 
 def test_plot_writes_one_png_per_setting(tmp_path):
@@ -49,9 +55,11 @@ def test_plot_writes_one_png_per_setting(tmp_path):
     from ppo_ref.run.report import plot
 
     runs = [make_run(tmp_path / "a", "Hopper-v4", True, list(range(50))),
-            make_run(tmp_path / "b", "Hopper-v4", False, list(range(50)))]
+            make_run(tmp_path / "b", "Hopper-v4", False, list(range(50))),
+            make_run(tmp_path / "c", "Hopper-v4", True, list(range(50)), dtype="float32")]
     paths = plot([str(r) for r in runs], str(tmp_path / "out"))
-    assert sorted(p.rsplit("/", 1)[1] for p in paths) == ["Hopper-v4-no-bootstrap.png", "Hopper-v4.png"]
+    assert sorted(p.rsplit("/", 1)[1] for p in paths) == ["Hopper-v4-float32.png", "Hopper-v4-no-bootstrap.png",
+                                                          "Hopper-v4.png"]
     for p in paths:
         with open(p, "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"

@@ -47,18 +47,20 @@ def trailing_mean_curve(episodes, grid, window=LAST_EPISODES):
 
 
 def group_by_env(run_dirs):
-    """Runs grouped by (env id, truncation bootstrapping), the seeds of one setting,
-    sorted by env id with the default setting first."""
+    """Runs grouped by (env id, truncation bootstrapping, dtype), the seeds of one
+    setting, sorted by env id with the default settings first."""
     groups = defaultdict(list)
     for d in run_dirs:
         config, episodes, metrics = load_run(d)
-        groups[(config["env_id"], config["bootstrap_truncation"])].append((d, config, episodes, metrics))
-    return sorted(groups.items(), key=lambda kv: (kv[0][0], not kv[0][1]))
+        key = (config["env_id"], config["bootstrap_truncation"], config.get("dtype", "float64"))
+        groups[key].append((d, config, episodes, metrics))
+    return sorted(groups.items(), key=lambda kv: (kv[0][0], not kv[0][1], kv[0][2] != "float64"))
 
 
 def _label(key):
-    env_id, bootstrap = key
-    return env_id if bootstrap else f"{env_id} (no truncation bootstrap)"
+    env_id, bootstrap, dtype = key
+    notes = ([] if bootstrap else ["no truncation bootstrap"]) + ([] if dtype == "float64" else [dtype])
+    return env_id + (f" ({', '.join(notes)})" if notes else "")
 
 
 def plot(run_dirs, out_dir, points=100):
@@ -90,7 +92,8 @@ def plot(run_dirs, out_dir, points=100):
         ax.set_title(f"ppo_ref on {_label(key)}: mean and min-max over {len(runs)} seeds", fontsize=10)
         ax.grid(alpha=0.3)
         fig.tight_layout()
-        path = os.path.join(out_dir, f"{key[0]}{'' if key[1] else '-no-bootstrap'}.png")
+        path = os.path.join(out_dir, f"{key[0]}{'' if key[1] else '-no-bootstrap'}"
+                                     f"{'' if key[2] == 'float64' else '-' + key[2]}.png")
         fig.savefig(path)
         plt.close(fig)
         written.append(path)
