@@ -17,6 +17,7 @@ Measured in one run, so the figures compare as ratios on a noisy machine:
 """
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import platform
@@ -31,7 +32,9 @@ from threadpoolctl import threadpool_limits
 from ppo_ref.core.agent import init_params
 from ppo_ref.run.checkpoint import library_versions
 from ppo_ref.config import Config, validate
+from ppo_ref.engines import get_engine
 from ppo_ref.envs.make import make_vector_env
+from ppo_ref.fast.split import UpdateWorker
 from ppo_ref.core.optim import adam_init
 from ppo_ref.stopwatch import Stopwatch
 from ppo_ref.train import train
@@ -110,9 +113,12 @@ def update_rate(cfg, obs_dim, act_dim, epochs=2, seed=0):
     }
     batch = {k: v.astype(cfg.dtype) for k, v in batch.items()}
     perms = [rng.permutation(B) for _ in range(epochs)]
-    with threadpool_limits(limits=1, user_api="blas"):
-        start = time.perf_counter()
-        update_with_permutations(cfg, params, adam_init(params), batch, cfg.learning_rate, perms)
+    with threadpool_limits(limits=1, user_api="blas"), contextlib.ExitStack() as stack:
+        worker = stack.enter_context(UpdateWorker()) if cfg.update_worker else None
+        engine = get_engine(cfg.reference_core, worker)
+        update_with_permutations(cfg, params, adam_init(params), batch, cfg.learning_rate, perms[:1], engine)
+        start = time.perf_counter()  # after a warm-up epoch (and the worker's start)
+        update_with_permutations(cfg, params, adam_init(params), batch, cfg.learning_rate, perms, engine)
         seconds = time.perf_counter() - start
     return epochs * cfg.num_minibatches / seconds
 
@@ -177,8 +183,9 @@ def main(argv=None):
     envs = make_vector_env(cfg.env_id, 1)
     obs_dim, act_dim = envs.single_observation_space.shape[0], envs.single_action_space.shape[0]
     envs.close()
-    for c in (cfg, f32):
-        print(f"update alone (synthetic batch, {c.dtype}): {update_rate(c, obs_dim, act_dim):.0f} minibatch "
+    for c in (cfg, f32, dataclasses.replace(cfg, update_worker=True), dataclasses.replace(f32, update_worker=True)):
+        how = c.dtype + (", --update-worker" if c.update_worker else "")
+        print(f"update alone (synthetic batch, {how}): {update_rate(c, obs_dim, act_dim):.0f} minibatch "
               f"updates/s (minibatch {c.minibatch_size})")
 
     for n, flag, where in ((args.async_num_envs, "async_envs", "in subprocesses"),

@@ -23,6 +23,8 @@ def test_bench_prints_rates_against_the_bare_env():
                     r"training, 2 envs on threads \(1024 steps each, float32, --update-worker\): \d+ steps/s, .*",
                     r"update alone \(synthetic batch, float64\): \d+ minibatch updates/s .*",
                     r"update alone \(synthetic batch, float32\): \d+ minibatch updates/s .*",
+                    r"update alone \(synthetic batch, float64, --update-worker\): \d+ minibatch updates/s .*",
+                    r"update alone \(synthetic batch, float32, --update-worker\): \d+ minibatch updates/s .*",
                     r"training, 2 envs on threads \(1024 steps each, float64\): \d+ steps/s, .*",
                     r"training, 2 envs on threads \(1024 steps each, float32\): \d+ steps/s, .*"):
         assert any(re.fullmatch(pattern, line) for line in lines), pattern
