@@ -22,6 +22,7 @@ import dataclasses
 import os
 import platform
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +40,23 @@ from ppo_ref.core.optim import adam_init
 from ppo_ref.stopwatch import Stopwatch
 from ppo_ref.train import train
 from ppo_ref.update import update_with_permutations
+
+
+_BUSY_LOOP = "import time\nt = time.perf_counter()\nx = 0\nfor i in range(5_000_000): x += i\nprint(time.perf_counter() - t)"
+
+
+def second_core_capacity():
+    """How much a second process gets done beside a first: a pure-Python busy loop
+    timed alone and in two processes at once; ``t_alone / t_side_by_side`` (1.0: two
+    full cores; 0.5: the two processes share one). On a VM the second core may be
+    partly someone else's, which bounds every two-core speed-up measured here."""
+    def run(n):
+        procs = [subprocess.Popen([sys.executable, "-c", _BUSY_LOOP], stdout=subprocess.PIPE, text=True)
+                 for _ in range(n)]
+        return [float(p.communicate()[0]) for p in procs]
+    alone = min(run(1)[0] for _ in range(2))
+    both = min(max(run(2)) for _ in range(2))
+    return alone / both
 
 
 def bare_env_rate(env_id, steps, seed=0):
@@ -159,6 +177,7 @@ def main(argv=None):
           f"{cfg.num_minibatches} minibatches of {cfg.minibatch_size}")
 
     steps = args.iterations * cfg.batch_size
+    print(f"second core: two busy processes each run at {second_core_capacity():.2f} of one alone")
     bare_sps = bare_env_rate(cfg.env_id, steps)
     print(f"bare env (gymnasium.make, no vector env): {bare_sps:.0f} steps/s")
     env_sps = env_only_rate(cfg, steps)

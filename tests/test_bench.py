@@ -12,10 +12,11 @@ def test_bench_prints_rates_against_the_bare_env():
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    bare = float(re.fullmatch(r"bare env \(gymnasium.make, no vector env\): (\d+) steps/s", lines[2])[1])
+    assert re.fullmatch(r"second core: two busy processes each run at \d+\.\d\d of one alone", lines[2])
+    bare = float(re.fullmatch(r"bare env \(gymnasium.make, no vector env\): (\d+) steps/s", lines[3])[1])
     assert bare > 0
-    assert re.fullmatch(r"env-only \(.*\): \d+ steps/s, \d+\.\d\d x the bare env", lines[3])
-    train = re.fullmatch(r"training: (\d+) steps/s, (\d+\.\d\d) x the bare env .*", lines[4])
+    assert re.fullmatch(r"env-only \(.*\): \d+ steps/s, \d+\.\d\d x the bare env", lines[4])
+    train = re.fullmatch(r"training: (\d+) steps/s, (\d+\.\d\d) x the bare env .*", lines[5])
     assert train and abs(float(train[2]) - int(train[1]) / bare) < 0.01
     for pattern in (r"training, --dtype float32: \d+ steps/s, \d+\.\d\d x the bare env .*",
                     r"training, --update-worker: \d+ steps/s, \d+\.\d\d x the bare env .*",
