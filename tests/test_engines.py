@@ -2,8 +2,8 @@
 the same training runs bit for bit, on Humanoid-v4 and on Hopper-v4 with a short
 time limit (so that truncations are bootstrapped and reward scalers reset)."""
 
+import contextlib
 import csv
-import dataclasses
 
 import gymnasium as gym
 import numpy as np
@@ -13,8 +13,9 @@ from ppo_ref.config import Config, validate
 from ppo_ref.core import distributions
 from ppo_ref.core.losses import ppo_loss
 from ppo_ref.core.optim import adam_init
-from ppo_ref.engines import ReferenceEngine, ReferenceLearner
+from ppo_ref.engines import ReferenceEngine, ReferenceLearner, get_engine
 from ppo_ref.fast import FastEngine, FastLearner
+from ppo_ref.fast.split import UpdateWorker
 from ppo_ref.fast import stats as fast_stats
 from ppo_ref.port.cases import LOSS_CONFIG, sub
 from ppo_ref.port.format import load_case, read_index
@@ -56,18 +57,20 @@ def test_the_golden_loss_case_on_both_engines():
                                                    x["advantages"], x["returns"], x["values_old"], **options)[0])
 
 
-def test_the_golden_update_case_on_both_engines():
+@pytest.mark.parametrize("fast", ["fast engine", "fast engine with an update worker"])
+def test_the_golden_update_case_on_both_engines(fast):
     x = _golden_inputs("ppo_update")
     perms = x["permutations"]
     cfg = validate(Config(num_envs=1, num_steps=perms.shape[1], num_minibatches=int(x["num_minibatches"]),
                           update_epochs=int(x["update_epochs"]), max_grad_norm=float(x["max_grad_norm"]),
                           **{k: x[k].item() for k in LOSS_CONFIG}))
     results = []
-    for reference_core in (False, True):
-        params, opt = sub(x, "params"), {"m": sub(x, "m"), "v": sub(x, "v"), "t": int(x["t"])}
-        info = update_with_permutations(dataclasses.replace(cfg, reference_core=reference_core), params, opt,
-                                        _batch(x), float(x["lr"]), perms)
-        results.append((params, opt, info))
+    with contextlib.ExitStack() as stack:
+        worker = stack.enter_context(UpdateWorker()) if fast.endswith("worker") else None
+        for engine in (get_engine(False, worker), get_engine(True)):
+            params, opt = sub(x, "params"), {"m": sub(x, "m"), "v": sub(x, "v"), "t": int(x["t"])}
+            info = update_with_permutations(cfg, params, opt, _batch(x), float(x["lr"]), perms, engine)
+            results.append((params, opt, info))
     (p_fast, o_fast, i_fast), (p_ref, o_ref, i_ref) = results
     assert i_fast == i_ref and o_fast["t"] == o_ref["t"]
     for k in p_ref:

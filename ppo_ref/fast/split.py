@@ -136,7 +136,8 @@ class UpdateWorker:
 
 
 def _layout(shapes, dtype):
-    """Byte offsets of the six packed buffers and the minibatch arrays in one block."""
+    """``(n, offsets, size)``: the parameter count, the byte offsets of the six packed
+    buffers in one shared block, and the block's size."""
     n = sum(int(np.prod(s)) for s in shapes.values())
     offsets, at = {}, 0
     for name in BUFFERS:
@@ -163,7 +164,8 @@ class SplitLearner:
         self.mb_shm = self.mb_slots = None
         self.buf = buf = {b: np.ndarray(n, self.dtype, self.shm.buf, offsets[b]) for b in BUFFERS}
         self.flat, self.grad = buf["flat"], buf["grad"]
-        self.params = {k: _views(self.flat, self.shapes)[k] for k in params}  # in the caller's order
+        views = _views(self.flat, self.shapes)
+        self.params = {k: views[k] for k in params}  # in the caller's order
         self.grads = _views(self.grad, self.shapes)
         for k, view in self.params.items():
             view[...] = params[k]
@@ -184,17 +186,17 @@ class SplitLearner:
 
     def _minibatch_slots(self, mb):
         """Shared arrays for the worker's share of a minibatch: obs, returns, old values."""
-        shapes = [mb[k].shape for k in ("obs", "returns", "values_old")]
-        if self.mb_shm is None or shapes != self.mb_shapes:
+        layout = [(mb[k].shape, mb[k].dtype.str) for k in ("obs", "returns", "values_old")]
+        if self.mb_shm is None or layout != self.mb_layout:
             if self.mb_shm is not None:
                 self.mb_shm.close()
                 self.mb_shm.unlink()
-            sizes = [int(np.prod(s)) * self.dtype.itemsize for s in shapes]
+            sizes = [-(-int(np.prod(s)) * np.dtype(d).itemsize // 64) * 64 for s, d in layout]
             self.mb_shm = shared_memory.SharedMemory(create=True, size=sum(sizes))
             offsets = np.cumsum([0] + sizes[:-1]).tolist()
-            self.mb_slots = [np.ndarray(s, self.dtype, self.mb_shm.buf, o) for s, o in zip(shapes, offsets)]
-            self.mb_shapes = shapes
-            self.worker.send("minibatch", self.mb_shm.name, shapes, offsets)
+            self.mb_slots = [np.ndarray(s, d, self.mb_shm.buf, o) for (s, d), o in zip(layout, offsets)]
+            self.mb_layout = layout
+            self.worker.send("minibatch", self.mb_shm.name, layout, offsets)
             self.worker.receive()
         return self.mb_slots
 
@@ -281,15 +283,14 @@ def _handle(state, kind, *args):
         state["own"] = tuple(buf[b] for b in BUFFERS)
         state["params"] = _views(buf["flat"], shapes)
         state["grads"] = _views(buf["grad"], shapes)
-        state["dtype"] = np.dtype(dtype)
         return ("ok", None)
     if kind == "minibatch":
-        name, shapes, offsets = args
+        name, layout, offsets = args
         if "mb_shm" in state:
             state.pop("mb_slots")
             state.pop("mb_shm").close()
         state["mb_shm"] = shm = _attach(name)
-        state["mb_slots"] = [np.ndarray(s, state["dtype"], shm.buf, o) for s, o in zip(shapes, offsets)]
+        state["mb_slots"] = [np.ndarray(s, np.dtype(d), shm.buf, o) for (s, d), o in zip(layout, offsets)]
         return ("ok", None)
     if kind == "value":
         clip_coef, vf_coef, clip_vloss = args
