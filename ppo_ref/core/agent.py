@@ -1,6 +1,6 @@
 """The agent's parameters: policy MLP ``pi``, value MLP ``v`` and ``log_std`` (SPEC 1).
 
-``params`` is a plain dict of named float64 arrays:
+``params`` is a plain dict of named float64 arrays (float32 with --dtype float32, SPEC 0.4):
 
     pi.W0 (D, 64)  pi.b0 (64,)  pi.W1 (64, 64)  pi.b1 (64,)  pi.W2 (64, A)  pi.b2 (A,)
     v.W0  (D, 64)  v.b0  (64,)  v.W1  (64, 64)  v.b1  (64,)  v.W2  (64, 1)  v.b2  (1,)
