@@ -105,17 +105,20 @@ def _train_both_ways(tmp_path, monkeypatch, **config):
         monkeypatch.setattr(learner, "loss_and_grads", counted)
     runs = []
     for reference_core, learner in ((False, FastLearner), (True, ReferenceLearner)):
-        run_dir = tmp_path / f"reference_core={reference_core}"
-        state = train(Config(reference_core=reference_core, run_dir=str(run_dir), **config), progress=False,
-                      log=lambda s: None)
-        with open(run_dir / "metrics.csv", newline="") as f:
-            metrics = [{k: v for k, v in row.items() if k not in VARYING_METRICS} for row in csv.DictReader(f)]
-        with open(run_dir / "episodes.csv", newline="") as f:
-            episodes = list(csv.DictReader(f))
-        runs.append((state, metrics, episodes))
+        runs.append(_train_and_read(tmp_path / f"reference_core={reference_core}", reference_core=reference_core,
+                                    **config))
         assert calls[learner] > 0 and calls[FastLearner if reference_core else ReferenceLearner] == 0
         calls[learner] = 0
     return runs
+
+
+def _train_and_read(run_dir, **config):
+    """``(state, metrics rows without the timing columns, episodes rows)`` of a run."""
+    state = train(Config(run_dir=str(run_dir), **config), progress=False, log=lambda s: None)
+    with open(run_dir / "metrics.csv", newline="") as f:
+        metrics = [{k: v for k, v in row.items() if k not in VARYING_METRICS} for row in csv.DictReader(f)]
+    with open(run_dir / "episodes.csv", newline="") as f:
+        return state, metrics, list(csv.DictReader(f))
 
 
 def _assert_identical(fast, ref):
@@ -177,10 +180,8 @@ def test_float32_trains_bit_for_bit_alike_on_both_engines(tmp_path, monkeypatch,
     assert {p.dtype for group in (state.params, state.opt["m"], state.opt["v"]) for p in group.values()} == \
         {np.dtype(np.float32)}
     assert state.obs_rms.mean.dtype == state.reward_scaler.rms.var.dtype == np.float64
-    train(Config(run_dir=str(tmp_path / "float64"), **config), progress=False, log=lambda s: None)
-    with open(tmp_path / "float64" / "metrics.csv", newline="") as f:
-        float64_first = next(csv.DictReader(f))
-    assert float64_first["pg_loss"] != metrics[0]["pg_loss"]
+    float64_metrics = _train_and_read(tmp_path / "float64", **config)[1]
+    assert float64_metrics[0]["pg_loss"] != metrics[0]["pg_loss"]
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -189,14 +190,6 @@ def test_the_update_worker_trains_bit_for_bit_like_the_fast_engine(tmp_path, sho
     (fast/split.py) gives the fast engine's numbers, early stops included."""
     config = dict(env_id=short_hopper, num_envs=3, num_steps=256, total_timesteps=3 * 768, num_minibatches=8,
                   ent_coef=0.01, target_kl=0.005, seed=3, dtype=dtype)
-    runs = []
-    for update_worker in (False, True):
-        run_dir = tmp_path / f"update_worker={update_worker}"
-        state = train(Config(update_worker=update_worker, run_dir=str(run_dir), **config), progress=False,
-                      log=lambda s: None)
-        with open(run_dir / "metrics.csv", newline="") as f:
-            metrics = [{k: v for k, v in row.items() if k not in VARYING_METRICS} for row in csv.DictReader(f)]
-        with open(run_dir / "episodes.csv", newline="") as f:
-            runs.append((state, metrics, list(csv.DictReader(f))))
+    runs = [_train_and_read(tmp_path / f"update_worker={w}", update_worker=w, **config) for w in (False, True)]
     assert runs[0][0].opt["t"] < 3 * 10 * 8  # some epochs stopped early
     _assert_identical(*runs)
