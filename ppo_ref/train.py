@@ -39,8 +39,8 @@ def train(cfg=None, resume=None, progress=None, log=print, callback=None, stopwa
 
     ``cfg``: a Config for a new run. ``resume``: a run directory (or checkpoint)
     to continue instead, with the config saved in it, except for the settings in
-    ``how`` (a dict of config.HOW_TO_RUN fields: how to compute, never what). ``progress``: show a
-    progress bar (default: when stderr is a terminal). ``callback(state)`` is
+    ``how`` (a dict of config.HOW_TO_RUN fields: how to compute, never what).
+    ``progress``: show a progress bar (default: when stderr is a terminal). ``callback(state)`` is
     called after each iteration has been logged, before its checkpoint.
     ``stopwatch``: a :class:`Stopwatch` charged with each phase of an iteration.
     """

@@ -112,8 +112,9 @@ def load(path):
 # What a checkpoint holds (see state_to_arrays): member name -> (dtype, shape).
 # Dtypes: "U" unicode (JSON), "i" signed integer, "f" float64, "b" bool, "float"
 # any float (raw observations are what the env emits), "p" the run's dtype
-# (Config.dtype: float64 or float32, the same for every parameter and moment). Shapes are tuples of sizes
-# and of the dimensions named in _DIMS, bound by the first member that has them.
+# (Config.dtype: float64 or float32, the same for every parameter and moment).
+# Shapes are tuples of sizes and of the dimensions named in _DIMS, bound by the
+# first member that has them.
 _DIMS = {"D": "observation dims", "A": "action dims", "H": "hidden width", "N": "num_envs"}
 
 
