@@ -5,16 +5,7 @@ import numpy as np
 
 from ppo_ref.core.optim import ADAM_BETA1, ADAM_BETA2, ADAM_EPS
 
-
-def pack(named, names):
-    """Copy the arrays ``named[k]`` for k in ``names`` into one contiguous buffer
-    (of their dtype). Returns ``(flat, views)``: ``views[k]`` is a view of ``flat``
-    with the shape of ``named[k]``, so updating ``flat`` updates every view."""
-    flat = np.empty(sum(named[k].size for k in names), dtype=named[names[0]].dtype)
-    views = _views(flat, {k: named[k].shape for k in names})
-    for k in names:
-        views[k][...] = named[k]
-    return flat, views
+BUFFERS = ("flat", "m", "v", "grad", "work0", "work1")  # a PackedAdam's buffers, each of all parameters
 
 
 def _views(flat, shapes):
@@ -52,32 +43,41 @@ def adam_apply(p, g, m, v, t, lr, work, beta1=ADAM_BETA1, beta2=ADAM_BETA2, eps=
 
 
 class PackedAdam:
-    """``self.params`` (views of the packed parameter buffer) are what the networks
-    read during the update, ``self.grads`` (views of the packed gradient buffer)
-    what the loss writes into; :meth:`unpack` copies parameters and moments back
-    into the caller's dicts."""
+    """``self.params`` (views of the packed parameter buffer, in the caller's order)
+    are what the networks read during the update, ``self.grads`` (views of the
+    packed gradient buffer) what the loss writes into; :meth:`unpack` copies
+    parameters and moments back into the caller's dicts.
 
-    def __init__(self, params, state):
-        self.names = list(params)
-        self.flat, self.params = pack(params, self.names)
-        self.m, _ = pack(state["m"], self.names)
-        self.v, _ = pack(state["v"], self.names)
+    ``names``: the packing order (default the dict's). ``empty(n, dtype)``: makes
+    each of the six buffers (:data:`BUFFERS`, in that order; fast/split.py hands
+    out shared memory)."""
+
+    def __init__(self, params, state, names=None, empty=np.empty):
+        names = list(names or params)
+        n = sum(params[k].size for k in names)
+        self.flat, self.m, self.v, self.grad, *work = (empty(n, params[names[0]].dtype) for _ in BUFFERS)
+        self.work = tuple(work)
+        self.shapes = {k: params[k].shape for k in names}
+        packed = _views(self.flat, self.shapes)
+        self.params = {k: packed[k] for k in params}
+        self.grads = _views(self.grad, self.shapes)
+        for flat, source in ((self.flat, params), (self.m, state["m"]), (self.v, state["v"])):
+            for k, view in _views(flat, self.shapes).items():
+                view[...] = source[k]
         self.t = state["t"]
-        self.grad = np.empty_like(self.flat)
-        self.grads = _views(self.grad, {k: p.shape for k, p in self.params.items()})
-        self.work = (np.empty_like(self.flat), np.empty_like(self.flat))
 
-    def step(self, scale, lr):
-        """One Adam step on the gradients in ``self.grads`` multiplied by ``scale``."""
-        self.grad *= scale
+    def step(self, scale, lr, part=slice(None)):
+        """One Adam step on the gradients in ``self.grads`` multiplied by ``scale``,
+        of the packed elements ``part`` (default all)."""
+        grad = self.grad[part]
+        grad *= scale
         self.t += 1
-        adam_apply(self.flat, self.grad, self.m, self.v, self.t, lr, self.work)
+        adam_apply(self.flat[part], grad, self.m[part], self.v[part], self.t, lr, tuple(w[part] for w in self.work))
 
     def unpack(self, params, state):
-        shapes = {k: self.params[k].shape for k in self.names}
         for k, view in self.params.items():
             params[k][...] = view
         for key, flat in (("m", self.m), ("v", self.v)):
-            for k, view in _views(flat, shapes).items():
+            for k, view in _views(flat, self.shapes).items():
                 state[key][k][...] = view
         state["t"] = self.t

@@ -32,11 +32,10 @@ from multiprocessing.connection import Connection
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from ppo_ref.fast.adam import _views, adam_apply
+from ppo_ref.fast.adam import BUFFERS, PackedAdam, _views, adam_apply
 from ppo_ref.fast.loss import policy_part, total, value_part
 
 VALUE_PREFIX = "v."
-BUFFERS = ("flat", "m", "v", "grad", "work0", "work1")
 # How long a process waiting for the other polls its socket before it sleeps in
 # recv: waking a sleeping process costs tens of microseconds on a VM, a
 # minibatch's half about a millisecond. The spin only lasts while the other
@@ -135,50 +134,36 @@ class UpdateWorker:
         self.close()
 
 
-def _layout(shapes, dtype):
-    """``(n, offsets, size)``: the parameter count, the byte offsets of the six packed
-    buffers in one shared block, and the block's size."""
-    n = sum(int(np.prod(s)) for s in shapes.values())
-    offsets, at = {}, 0
-    for name in BUFFERS:
-        offsets[name] = at
-        at += -(-n * dtype.itemsize // 64) * 64  # each buffer 64-byte aligned
-    return n, offsets, at
+def _aligned(nbytes):
+    return -(-nbytes // 64) * 64
 
 
 class SplitLearner:
     """FastLearner's interface (loss_and_grads, step, all_finite, finish, close) with
-    the value half computed by an :class:`UpdateWorker`."""
+    the value half computed by an :class:`UpdateWorker`: a :class:`PackedAdam` whose
+    buffers are one shared block, the value parameters first, so each process
+    updates one contiguous part."""
 
     def __init__(self, params, opt, worker):
         self._dest = params, opt
         self.worker = worker
-        # Value parameters first, so each process updates one contiguous slice.
         names = [k for k in params if k.startswith(VALUE_PREFIX)] + [k for k in params
                                                                      if not k.startswith(VALUE_PREFIX)]
-        self.shapes = {k: params[k].shape for k in names}
-        self.dtype = params[names[0]].dtype
-        n, offsets, size = _layout(self.shapes, self.dtype)
-        self.n_value = sum(params[k].size for k in names if k.startswith(VALUE_PREFIX))
-        self.shm = shared_memory.SharedMemory(create=True, size=size)
+        n = sum(params[k].size for k in names)
+        dtype = params[names[0]].dtype
+        stride = _aligned(n * dtype.itemsize)
+        self.shm = shared_memory.SharedMemory(create=True, size=stride * len(BUFFERS))
         self.mb_shm = self.mb_slots = None
-        self.buf = buf = {b: np.ndarray(n, self.dtype, self.shm.buf, offsets[b]) for b in BUFFERS}
-        self.flat, self.grad = buf["flat"], buf["grad"]
-        views = _views(self.flat, self.shapes)
-        self.params = {k: views[k] for k in params}  # in the caller's order
-        self.grads = _views(self.grad, self.shapes)
-        for k, view in self.params.items():
-            view[...] = params[k]
-        for key in ("m", "v"):
-            for k, view in _views(buf[key], self.shapes).items():
-                view[...] = opt[key][k]
-        self.t = opt["t"]
-        own = slice(self.n_value, n)
-        self.own = tuple(buf[b][own] for b in BUFFERS)
+        handed_out = iter(range(len(BUFFERS)))
+        self.adam = PackedAdam(params, opt, names,
+                               empty=lambda size, dt: np.ndarray(size, dt, self.shm.buf, next(handed_out) * stride))
+        self.params, self.grads = self.adam.params, self.adam.grads
+        n_value = sum(params[k].size for k in names if k.startswith(VALUE_PREFIX))
+        self.own = slice(n_value, n)
         self.worker_finite = True
+        value_shapes = {k: s for k, s in self.adam.shapes.items() if k.startswith(VALUE_PREFIX)}
         try:
-            worker.send("begin", self.shm.name, {k: v for k, v in self.shapes.items() if k.startswith(VALUE_PREFIX)},
-                        self.dtype.str, offsets, n, self.n_value)
+            worker.send("begin", self.shm.name, value_shapes, dtype.str, stride, n_value)
             worker.receive()
         except BaseException:
             self.close()
@@ -191,7 +176,7 @@ class SplitLearner:
             if self.mb_shm is not None:
                 self.mb_shm.close()
                 self.mb_shm.unlink()
-            sizes = [-(-int(np.prod(s)) * np.dtype(d).itemsize // 64) * 64 for s, d in layout]
+            sizes = [_aligned(int(np.prod(s)) * np.dtype(d).itemsize) for s, d in layout]
             self.mb_shm = shared_memory.SharedMemory(create=True, size=sum(sizes))
             offsets = np.cumsum([0] + sizes[:-1]).tolist()
             self.mb_slots = [np.ndarray(s, d, self.mb_shm.buf, o) for (s, d), o in zip(layout, offsets)]
@@ -211,24 +196,15 @@ class SplitLearner:
         return loss, self.grads, info
 
     def step(self, grads, scale, lr):
-        self.t += 1
-        self.worker.send("step", scale, lr, self.t)
-        flat, m, v, grad, work0, work1 = self.own
-        grad *= scale
-        adam_apply(flat, grad, m, v, self.t, lr, (work0, work1))
+        self.worker.send("step", scale, lr, self.adam.t + 1)
+        self.adam.step(scale, lr, self.own)
         self.worker_finite = self.worker.receive()
 
     def all_finite(self):
-        return self.worker_finite and bool(np.isfinite(self.own[0]).all())
+        return self.worker_finite and bool(np.isfinite(self.adam.flat[self.own]).all())
 
     def finish(self):
-        params, opt = self._dest
-        for k, view in self.params.items():
-            params[k][...] = view
-        for key in ("m", "v"):
-            for k, view in _views(self.buf[key], self.shapes).items():
-                opt[key][k][...] = view
-        opt["t"] = self.t
+        self.adam.unpack(*self._dest)
 
     def close(self):
         """Let go of the shared memory (the worker first); called after finish or an error."""
@@ -238,7 +214,7 @@ class SplitLearner:
             self.worker.receive()
         except UpdateWorkerError:
             pass
-        self.params = self.grads = self.flat = self.grad = self.own = self.buf = self.mb_slots = None
+        self.adam = self.params = self.grads = self.mb_slots = None
         for shm in (self.shm, self.mb_shm):
             if shm is not None:
                 shm.close()
@@ -277,9 +253,9 @@ def _serve(conn):
 
 def _handle(state, kind, *args):
     if kind == "begin":
-        name, shapes, dtype, offsets, n, n_value = args
+        name, shapes, dtype, stride, n_value = args
         state["shm"] = shm = _attach(name)
-        buf = {b: np.ndarray(n, np.dtype(dtype), shm.buf, offsets[b])[:n_value] for b in BUFFERS}
+        buf = {b: np.ndarray(n_value, np.dtype(dtype), shm.buf, i * stride) for i, b in enumerate(BUFFERS)}
         state["own"] = tuple(buf[b] for b in BUFFERS)
         state["params"] = _views(buf["flat"], shapes)
         state["grads"] = _views(buf["grad"], shapes)
