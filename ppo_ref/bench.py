@@ -43,7 +43,13 @@ from ppo_ref.train import train
 from ppo_ref.update import update_with_permutations
 
 
-_BUSY_LOOP = "import time\nt = time.perf_counter()\nx = 0\nfor i in range(5_000_000): x += i\nprint(time.perf_counter() - t)"
+_BUSY_LOOP = ("import time\nt = time.perf_counter()\nx = 0\nfor i in range(5_000_000): x += i\n"
+              "print(time.perf_counter() - t)")
+
+
+def _how(cfg):
+    """A configuration's dtype and update worker, as the output names them."""
+    return cfg.dtype + (", --update-worker" if cfg.update_worker else "")
 
 
 def second_core_capacity():
@@ -180,7 +186,8 @@ def main(argv=None):
     steps = args.iterations * cfg.batch_size
     print(f"second core: two busy processes each run at {second_core_capacity():.2f} of one alone")
     # The fastest of three, alternating: the machine's noise only ever slows a run down.
-    rates = [(bare_env_rate(cfg.env_id, steps // 2, seed), env_only_rate(cfg, steps // 2, seed)) for seed in range(3)]
+    rates = [(bare_env_rate(cfg.env_id, steps // 2, seed), env_only_rate(cfg, steps // 2, seed))
+             for seed in range(3)]
     bare_sps, env_sps = (max(r) for r in zip(*rates))
     print(f"bare env (gymnasium.make, no vector env; fastest of 3): {bare_sps:.0f} steps/s")
     print(f"env-only (the vector env training steps, random actions; fastest of 3): {env_sps:.0f} steps/s, "
@@ -197,16 +204,15 @@ def main(argv=None):
                     ("--update-worker", dataclasses.replace(cfg, update_worker=True)),
                     ("--update-worker --dtype float32", dataclasses.replace(f32, update_worker=True))):
         sps, laps, per_iteration = training_rate(c, args.iterations)
+        largest = sorted(laps.items(), key=lambda kv: -kv[1])[:2]
         print(f"training, {name}: {sps:.0f} steps/s, {sps / bare_sps:.2f} x the bare env ({per_iteration:.2f} s "
-              f"per iteration: " + ", ".join(f"{k} {v:.3f} s" for k, v in sorted(laps.items(), key=lambda kv: -kv[1])[:2])
-              + ")")
+              f"per iteration: " + ", ".join(f"{k} {v:.3f} s" for k, v in largest) + ")")
 
     envs = make_vector_env(cfg.env_id, 1)
     obs_dim, act_dim = envs.single_observation_space.shape[0], envs.single_action_space.shape[0]
     envs.close()
     for c in (cfg, f32, dataclasses.replace(cfg, update_worker=True), dataclasses.replace(f32, update_worker=True)):
-        how = c.dtype + (", --update-worker" if c.update_worker else "")
-        print(f"update alone (synthetic batch, {how}): {update_rate(c, obs_dim, act_dim):.0f} minibatch "
+        print(f"update alone (synthetic batch, {_how(c)}): {update_rate(c, obs_dim, act_dim):.0f} minibatch "
               f"updates/s (minibatch {c.minibatch_size})")
 
     for n, flag, where in ((args.async_num_envs, "async_envs", "in subprocesses"),
@@ -217,8 +223,7 @@ def main(argv=None):
             for c in (ncfg, dataclasses.replace(ncfg, dtype="float32"),
                       dataclasses.replace(ncfg, dtype="float32", update_worker=True)):
                 sps, _, _ = training_rate(c, args.iterations)
-                how = c.dtype + (", --update-worker" if c.update_worker else "")
-                print(f"training, {n} envs {where} ({c.num_steps} steps each, {how}): {sps:.0f} steps/s, "
+                print(f"training, {n} envs {where} ({c.num_steps} steps each, {_how(c)}): {sps:.0f} steps/s, "
                       f"{sps / bare_sps:.2f} x the bare env (these envs alone: {n_env_sps:.0f} steps/s)")
     print(f"train/env-only ratio: {train_sps / bare_sps:.2f}")
     return 0

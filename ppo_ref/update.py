@@ -34,31 +34,35 @@ def update_with_permutations(cfg, params, opt, batch, lr, perms, engine=None):
     Returns the diagnostics averaged over the minibatches that ran.
     """
     learner = (engine or get_engine(cfg.reference_core)).learner(params, opt)
-    order = grad_norm_order(params)
-    sums = dict.fromkeys(DIAGNOSTICS, 0.0)
-    count = 0
     try:
-        for epoch, perm in enumerate(perms):
-            for j, start in enumerate(range(0, cfg.batch_size, cfg.minibatch_size)):
-                idx = perm[start:start + cfg.minibatch_size]
-                try:
-                    loss, grads, info = learner.loss_and_grads(cfg, {k: v[idx] for k, v in batch.items()})
-                    check_finite("loss", loss)
-                    info["grad_norm"] = norm = global_grad_norm(grads, order)
-                    check_finite("gradient", norm)
-                    learner.step(grads, clip_scale(norm, cfg.max_grad_norm), lr)
-                    if not learner.all_finite():
-                        raise NonFiniteError(next(f"parameter {k}" for k, p in learner.params.items()
-                                                  if not np.isfinite(p).all()))
-                except NonFiniteError as err:
-                    err.where.append(f"minibatch {epoch * cfg.num_minibatches + j}")
-                    raise
-                for k in DIAGNOSTICS:
-                    sums[k] += info[k]
-                count += 1
-            if cfg.target_kl is not None and info["approx_kl"] > cfg.target_kl:
-                break
+        diagnostics = _epochs(cfg, learner, grad_norm_order(params), batch, lr, perms)
         learner.finish()
     finally:
-        learner.close()
+        learner.close()  # also after an error: the update worker's shared memory goes
+    return diagnostics
+
+
+def _epochs(cfg, learner, order, batch, lr, perms):
+    sums = dict.fromkeys(DIAGNOSTICS, 0.0)
+    count = 0
+    for epoch, perm in enumerate(perms):
+        for j, start in enumerate(range(0, cfg.batch_size, cfg.minibatch_size)):
+            idx = perm[start:start + cfg.minibatch_size]
+            try:
+                loss, grads, info = learner.loss_and_grads(cfg, {k: v[idx] for k, v in batch.items()})
+                check_finite("loss", loss)
+                info["grad_norm"] = norm = global_grad_norm(grads, order)
+                check_finite("gradient", norm)
+                learner.step(grads, clip_scale(norm, cfg.max_grad_norm), lr)
+                if not learner.all_finite():
+                    raise NonFiniteError(next(f"parameter {k}" for k, p in learner.params.items()
+                                              if not np.isfinite(p).all()))
+            except NonFiniteError as err:
+                err.where.append(f"minibatch {epoch * cfg.num_minibatches + j}")
+                raise
+            for k in DIAGNOSTICS:
+                sums[k] += info[k]
+            count += 1
+        if cfg.target_kl is not None and info["approx_kl"] > cfg.target_kl:
+            break
     return {k: v / count for k, v in sums.items()}
