@@ -3,7 +3,9 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-# Training needs only the runtime dependencies; the tests add the test extra.
+# Training needs only the runtime dependencies; the tests add the test extra. Every
+# install takes the exact versions of constraints.txt (the committed figures' versions).
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt
 STAMP := $(VENV)/.installed-runtime
 TEST_STAMP := $(VENV)/.installed-test
 MUTATION_STAMP := $(VENV)/.installed-mutation
@@ -11,17 +13,17 @@ RUN_STAMP := $(shell date +%Y%m%d-%H%M%S)
 
 .PHONY: test smoke train soak bench golden mutation clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e .
+	$(PIP) -e .
 	touch $(STAMP)
 
 $(TEST_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(PIP) -e '.[test]'
 	touch $(TEST_STAMP)
 
 $(MUTATION_STAMP): $(TEST_STAMP)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,mutation]'
+	$(PIP) -e '.[test,mutation]'
 	touch $(MUTATION_STAMP)
 
 ## test: unit tests, gradient checks, property tests and the Humanoid regression test

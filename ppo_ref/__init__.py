@@ -7,6 +7,14 @@
 - :mod:`ppo_ref.run`     run directory, checkpoints, logs, reports
 - :mod:`ppo_ref.port`    golden vectors, check-port, export to PyTorch
 - :mod:`ppo_ref.testing` finite differences and tolerances, for tests and ports
+- :mod:`ppo_ref.numerics` portable numerics: the same bits on every x86-64-v3 CPU
+
+Importing ppo_ref pins the numerics before numpy loads (SPEC 8.2), so import it
+before numpy, or set PPO_REF_NUMERICS=native to keep the machine's own choice.
 """
+
+from ppo_ref import numerics
+
+numerics.pin()
 
 __version__ = "0.1.0"

@@ -14,7 +14,7 @@ import typing
 
 import numpy as np
 
-from ppo_ref import __version__
+from ppo_ref import __version__, numerics
 from ppo_ref.run.checkpoint import CheckpointError
 from ppo_ref.config import HOW_TO_RUN, Config, ConfigError
 from ppo_ref.envs.errors import EnvError
@@ -43,6 +43,13 @@ def _add_config_flags(parser, skip=()):
             parser.add_argument(_flag(f.name), type=base, metavar=f.name.upper(), **kw)
 
 
+def _add_numerics_flag(parser):
+    parser.add_argument("--native-numerics", action="store_true",
+                        help="compute with this machine's own choice of BLAS kernel and SIMD level (faster on "
+                             "some CPUs, other last bits) instead of portable x86-64-v3 numerics, the same bits "
+                             "on every x86-64 CPU with AVX2 and FMA (SPEC 8.2)")
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, with usage errors on one line (``--help`` shows the usage)."""
 
@@ -59,6 +66,7 @@ def build_parser():
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     train.set_defaults(func=_train)
     _add_config_flags(train)
+    _add_numerics_flag(train)
     train.add_argument("--resume", metavar="RUN_DIR", default=None,
                        help="continue the run in RUN_DIR (or from a checkpoint file) with its saved config")
     train.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
@@ -67,6 +75,7 @@ def build_parser():
     ev = sub.add_parser("eval", help="evaluate a checkpoint with frozen normaliser statistics, or render a video "
                                      "of it (--video, --gif; needs ppo_ref[video])")
     ev.set_defaults(func=_eval)
+    _add_numerics_flag(ev)
     ev.add_argument("checkpoint", metavar="CHECKPOINT_OR_RUN_DIR")
     ev.add_argument("--episodes", type=int, default=None,
                     help="number of episodes (default: 10, or 1 with --video or --gif)")
@@ -127,6 +136,7 @@ def _add_sweep_command(sub):
                        help="shared: workers write under --out (one filesystem); return: workers send the run's "
                             "files back to this machine (default: shared locally, return with --address)")
     _add_config_flags(sweep, skip=GRID_FIELDS)
+    _add_numerics_flag(sweep)
 
 
 def _add_port_commands(sub):
@@ -135,9 +145,11 @@ def _add_port_commands(sub):
 
     golden = sub.add_parser("golden", help="write the golden test vectors (one .npz per case and index.json)")
     golden.set_defaults(func=_golden)
+    _add_numerics_flag(golden)
     golden.add_argument("out_dir", metavar="OUT_DIR")
     check = sub.add_parser("check-port", help="compare a port's outputs with the golden vectors, tensor by tensor")
     check.set_defaults(func=_check_port)
+    _add_numerics_flag(check)
     check.add_argument("vectors_dir", metavar="VECTORS_DIR")
     check.add_argument("outputs", metavar="OUTPUTS.npz", nargs="?",
                        help="the port's outputs, keys '<case>/<array name>' (see --list)")
@@ -156,15 +168,31 @@ def _add_port_commands(sub):
                        help="check only this case (repeatable; default: all)")
     export = sub.add_parser("export-torch", help="write a checkpoint's parameters as a CleanRL Agent state dict (.npz)")
     export.set_defaults(func=_export_torch)
+    _add_numerics_flag(export)
     export.add_argument("checkpoint", metavar="CHECKPOINT_OR_RUN_DIR")
     export.add_argument("out", metavar="OUT.npz")
     export.add_argument("--force", action="store_true", help="replace OUT.npz if it exists (default: refuse)")
+
+
+def _choose_numerics(args, argv):
+    """Portable numerics unless --native-numerics (SPEC 8.2): numpy loads its libraries
+    once, so where this process has loaded it otherwise, the command starts afresh."""
+    if not hasattr(args, "native_numerics"):
+        return  # a command that computes no number
+    mode = "native" if args.native_numerics else "portable"
+    if argv is None:
+        numerics.reexec(mode)  # returns where a fresh start would change nothing
+    elif mode != numerics.requested():
+        raise ConfigError(f"--native-numerics must be chosen before numpy loads: in this process numerics are "
+                          f"{numerics.requested()}; set {numerics.MODE_VARIABLE}=native before importing ppo_ref")
+    numerics.announce(lambda line: print(line, file=sys.stderr))
 
 
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        _choose_numerics(args, argv)
         return args.func(args)
     except (ConfigError, EnvError, CheckpointError, GoldenError, SweepError, UpdateWorkerError) as err:
         parser.exit(2, f"ppo-ref: error: {err}\n")

@@ -15,6 +15,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
+from ppo_ref import numerics
 from ppo_ref.core.gae import gae
 from ppo_ref.core.losses import explained_variance
 from ppo_ref.core.optim import linear_lr
@@ -47,7 +48,8 @@ def train(cfg=None, resume=None, progress=None, log=print, callback=None, stopwa
     # 64-unit layers are far too small for BLAS threads to pay; on a loaded
     # machine they cost several times the work they share.
     with threadpool_limits(limits=1, user_api="blas"):
-        cfg, state, sim_states = open_run(cfg, resume, how)
+        numerics.announce(log)
+        cfg, state, sim_states = open_run(cfg, resume, how, log)
         if cfg.tensorboard:
             check_tensorboard()
         probe_spaces(cfg.env_id)
@@ -60,7 +62,7 @@ def train(cfg=None, resume=None, progress=None, log=print, callback=None, stopwa
                 state = init_state(cfg, envs)
             else:
                 restore_envs(cfg, envs, state, sim_states, log)
-            runlog = RunLog(cfg.run_dir, cfg.to_dict(), None if resume is None else state.global_step,
+            runlog = RunLog(cfg.run_dir, {**cfg.to_dict(), "versions": ckpt.run_record()}, None if resume is None else state.global_step,
                             tensorboard=cfg.tensorboard)
             try:
                 with StopRequested() as stop:

@@ -13,6 +13,8 @@ for ``pytest tests property_tests`` run from the repository root), so the
 profile is in force before any ``@given`` test is defined.
 """
 
+import ppo_ref  # noqa: F401  (first: it pins portable numerics before numpy loads, SPEC 8.2)
+
 import os
 
 from hypothesis import settings

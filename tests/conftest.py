@@ -4,6 +4,8 @@ Only fixtures live here; tolerances and the finite-difference helper come from
 :mod:`ppo_ref.testing`, so that they are named once for the tests and for ports.
 """
 
+import ppo_ref  # noqa: F401  (first: it pins portable numerics before numpy loads, SPEC 8.2)
+
 import os
 
 import numpy as np

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import ray
 
+from ppo_ref import numerics
 from ppo_ref.cli import main
 from ppo_ref.config import Config
 from ppo_ref.run import checkpoint as ckpt
@@ -100,6 +101,8 @@ def test_a_run_whose_worker_is_killed_is_retried_from_its_checkpoint(local_ray, 
                   progress=False, log=lambda s: None)
     arrays = ckpt.load(out / "Hopper-v4__base__seed1")
     assert int(arrays["iteration"]) == 4
+    worker = ckpt.from_json_array(arrays["versions"])["numerics"]
+    assert worker["numerics"] == numerics.record()["numerics"], worker  # the workers compute as this process does
     for name, value in alone.params.items():
         np.testing.assert_array_equal(arrays[f"params/{name}"], value, err_msg=name)
     metrics = (out / "Hopper-v4__base__seed1" / "metrics.csv").read_text().splitlines()

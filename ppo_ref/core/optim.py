@@ -46,8 +46,13 @@ def adam_step(params, grads, state, lr, beta1=ADAM_BETA1, beta2=ADAM_BETA2, eps=
 
 def global_grad_norm(grads, names=None):
     """Euclidean norm of all gradients taken together as one vector, the squares
-    summed in the order of ``names`` (agent.grad_norm_order; default: the dict's)."""
-    return float(np.sqrt(sum(float(np.vdot(grads[k], grads[k])) for k in (names or grads))))
+    summed left to right in the order of ``names`` (agent.grad_norm_order; default:
+    the dict's). A plain loop, not the built-in ``sum()``: since Python 3.12 that
+    sum of floats is compensated, and the contract's order would not hold."""
+    total = 0.0
+    for k in names or grads:
+        total += float(np.vdot(grads[k], grads[k]))
+    return float(np.sqrt(total))
 
 
 def clip_grad_norm(grads, max_norm, names=None):

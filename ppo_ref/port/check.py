@@ -46,13 +46,17 @@ DEFAULT_ATOL = 1e-15
 FLOAT32_MARGIN = 10
 """Factor between the worst error of the measured float32 computation and
 FLOAT32_TOL: room for a port that sums in another order, blocks its matrix
-products differently or fuses multiply-adds: inputs nudged by one float32 ulp
-move a case's worst by up to 5x, and the overall worst to 9e-6, under a third of
-FLOAT32_TOL (docs/porting.md §17)."""
+products differently or fuses multiply-adds."""
+FLOAT32_NUDGE_MARGIN = 3
+"""Factor between the worst error over the runs on inputs nudged by one float32 ulp
+(which move a case's worst by up to 8x) and FLOAT32_TOL."""
 FLOAT32_TOL = 3e-5
 """``max |port - golden| / max |golden|`` allowed per tensor with ``float32=True``:
-FLOAT32_MARGIN times the measured worst, 2.96e-6 (ppo_loss/info/pg_loss), rounded
-up. The planted faults of tests/test_port_float32.py fail their first tensor by
+the larger of FLOAT32_MARGIN times the measured worst (1.19e-6,
+ppo_update/m_after/pi.b1) and FLOAT32_NUDGE_MARGIN times the nudged runs' worst
+(8.96e-6), rounded up to one significant digit; measured in portable numerics
+(SPEC 8.2), so the same on every machine of the portable domain (docs/porting.md §17).
+The planted faults of tests/test_port_float32.py fail their first tensor by
 more than 30 times it."""
 
 

@@ -316,7 +316,7 @@ def table(vectors_dir):
     """The measurement as Markdown: per case the worst tensor of the float32
     computation and its scaled error; the worst over NUDGE_TRIALS runs on inputs
     nudged by one ulp; and the tolerance this gives."""
-    from ppo_ref.port.check import FLOAT32_MARGIN, FLOAT32_TOL
+    from ppo_ref.port.check import FLOAT32_MARGIN, FLOAT32_NUDGE_MARGIN, FLOAT32_TOL
 
     measured = worst_per_case(measure(vectors_dir))
     rng = np.random.default_rng(NUDGE_SEED)
@@ -328,8 +328,10 @@ def table(vectors_dir):
              f"(worst of {NUDGE_TRIALS}) |", "|---|---|---|---|"]
     lines += [f"| {case} | {name} | {err:.2e} | {nudged[case]:.2e} |" for case, (name, err) in measured.items()]
     case, (name, worst) = max(measured.items(), key=lambda item: item[1][1])
+    worst_nudged = max(nudged.values())
     lines += ["", f"Worst: {worst:.2e} ({case}/{name}); x {FLOAT32_MARGIN} = {worst * FLOAT32_MARGIN:.2e}; "
-                  f"FLOAT32_TOL = {FLOAT32_TOL:g}."]
+                  f"nudged: {worst_nudged:.2e}, x {FLOAT32_NUDGE_MARGIN} = {worst_nudged * FLOAT32_NUDGE_MARGIN:.2e}; "
+                  f"FLOAT32_TOL = {FLOAT32_TOL:g}, the larger rounded up."]
     return "\n".join(lines)
 
 

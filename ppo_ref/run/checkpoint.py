@@ -23,7 +23,7 @@ import zipfile
 
 import numpy as np
 
-from ppo_ref import __version__
+from ppo_ref import __version__, numerics
 from ppo_ref.config import DTYPES, Config
 from ppo_ref.core.normalization import RewardScaler, RunningMeanStd
 from ppo_ref.npzio import NpzError, read_npz, write_npz_atomic
@@ -51,6 +51,12 @@ def library_versions():
     }
 
 
+def run_record():
+    """The library versions and the numerics in force: what config.json and every
+    checkpoint record beside the numbers (SPEC 8.2)."""
+    return {**library_versions(), "numerics": numerics.record()}
+
+
 def json_array(obj):
     """A JSON document stored as a 0-d unicode array (loadable without pickle)."""
     return np.array(json.dumps(obj))
@@ -61,11 +67,12 @@ def from_json_array(arr):
 
 
 def save(path, arrays):
-    """Save a checkpoint: ``arrays`` plus the format tag, version and library versions."""
+    """Save a checkpoint: ``arrays`` plus the format tag, version, library versions
+    and numerics."""
     out = {
         "format": np.array(FORMAT),
         "format_version": np.array(FORMAT_VERSION),
-        "versions": json_array(library_versions()),
+        "versions": json_array(run_record()),
     }
     out.update(arrays)
     write_npz_atomic(path, out)

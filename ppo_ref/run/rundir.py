@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 
+from ppo_ref import numerics
 from ppo_ref.config import HOW_TO_RUN, ConfigError, validate
 from ppo_ref.core.normalization import RewardScaler
 from ppo_ref.envs.simstate import set_sim_states
@@ -16,15 +17,43 @@ def default_run_dir(cfg):
     return f"runs/{cfg.env_id}__{cfg.seed}__{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def open_run(cfg, resume, how=None):
+# The library versions whose change changes numbers (Python's does not: SPEC 8.2).
+NUMBER_VERSIONS = ("ppo_ref", "numpy", "gymnasium", "mujoco")
+
+
+def continuation_note(recorded, current):
+    """One line saying why continuing a run recorded with ``recorded`` (a checkpoint's
+    ckpt.run_record()) here, with ``current``, will not give an uninterrupted run's
+    numbers bit for bit, or None when it will."""
+    changes = [f"{k} {recorded.get(k, 'unrecorded')} -> {current[k]}"
+               for k in NUMBER_VERSIONS if recorded.get(k) != current[k]]
+    was = recorded.get("numerics")
+    if was is None:
+        changes.append(f"numerics unrecorded -> {numerics.describe(current['numerics'])}")
+    elif not numerics.same_numbers(was, current["numerics"]):
+        changes.append(f"numerics {numerics.describe(was)} -> {numerics.describe(current['numerics'])}")
+    if not changes:
+        return None
+    return ("the checkpoint was written with other numbers' settings (" + "; ".join(changes) + "): the "
+            "continuation will not be bit for bit like an uninterrupted run")
+
+
+def open_run(cfg, resume, how=None, log=print):
     """``(cfg, state, sim_states)`` to continue the run in ``resume`` (a run directory
     or checkpoint) with its saved config, but for the settings in ``how`` (only
     config.HOW_TO_RUN fields), or ``(cfg, None, None)`` for a new run of ``cfg``,
-    whose run directory must not hold a run already. ``cfg.run_dir`` is set either way."""
+    whose run directory must not hold a run already. ``cfg.run_dir`` is set either way.
+    Resuming with other library versions or numerics than the checkpoint's says so
+    through ``log`` and goes on."""
     if resume is not None:
         path = ckpt.resolve(resume)
-        cfg, state, sim_states = ckpt.state_from_arrays(ckpt.load(path))
+        arrays = ckpt.load(path)
+        cfg, state, sim_states = ckpt.state_from_arrays(arrays)
         cfg.run_dir = os.path.dirname(path) or "."
+        recorded = ckpt.from_json_array(arrays["versions"]) if "versions" in arrays else {}
+        note = continuation_note(recorded, ckpt.run_record())
+        if note:
+            log(note)
         if how:
             if set(how) - set(HOW_TO_RUN):
                 raise ConfigError(f"a resumed run keeps its saved config but for {', '.join(HOW_TO_RUN)}; "

@@ -31,6 +31,7 @@ import tempfile
 import time
 import typing
 
+from ppo_ref import numerics
 from ppo_ref.config import Config, ConfigError, validate
 from ppo_ref.envs.errors import EnvError
 from ppo_ref.npzio import write_bytes_atomic
@@ -203,7 +204,7 @@ def run_one(name, cfg_dict, out, files, sent, progress, callback=None):
     else:
         cfg = Config(**{**cfg_dict, "run_dir": run_dir})
         state = train(cfg, progress=False, log=quiet, callback=on_iteration)
-    result = {"name": name, "node": node, "global_step": state.global_step}
+    result = {"name": name, "node": node, "global_step": state.global_step, "numerics": numerics.record()}
     if files == "return":
         result["files"] = _run_files(run_dir)
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -262,7 +263,7 @@ def write_spec(out, env_ids, seeds, vary, base, runs):
         "vary": {k: list(v) for k, v in vary.items()},
         "base": dict(base),
         "runs": names,
-        "versions": {**ckpt.library_versions(), "ray": ray.__version__},
+        "versions": {**ckpt.run_record(), "ray": ray.__version__},
     }
     write_bytes_atomic(path, (json.dumps(spec, indent=2) + "\n").encode())
 
@@ -336,8 +337,11 @@ def _drive(ray, todo, out, files, max_concurrent, status, log, interval, callbac
     limit = max_concurrent or max(1, int(ray.cluster_resources().get("CPU", 1)))
     # SPREAD: independent runs go to different nodes while there are free ones,
     # rather than filling one node first.
+    # The workers compute in this process's numerics (SPEC 8.2): Ray starts them
+    # with these variables set, before numpy loads.
     remote = ray.remote(num_cpus=1, max_retries=MAX_RETRIES, retry_exceptions=False,
-                        scheduling_strategy="SPREAD")(run_one)
+                        scheduling_strategy="SPREAD",
+                        runtime_env={"env_vars": numerics.child_env()})(run_one)
     progress = ray.remote(num_cpus=0)(Progress).remote()
     out_abs = os.path.abspath(out)
     queue, inflight = list(todo), {}
@@ -362,6 +366,9 @@ def _drive(ray, todo, out, files, max_concurrent, status, log, interval, callbac
                 if "files" in result:
                     _write_files(os.path.join(out, name), result["files"])
                 status[name] = "finished"
+                if not numerics.same_numbers(result["numerics"], numerics.record()):
+                    log(f"{name}: its worker computed in {numerics.describe(result['numerics'])}, this process in "
+                        f"{numerics.describe()}: {result['numerics']['reason'] or 'native numerics'}")
             log(f"{name}: {status[name]}" + (f" on node {result['node'][:12]}" if status[name] == "finished" else ""))
         now = time.monotonic()
         if now - last_shown >= interval and inflight:
