@@ -17,4 +17,4 @@ from ppo_ref import numerics
 
 numerics.pin()
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

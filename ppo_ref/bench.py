@@ -13,13 +13,16 @@ Measured in one run, so the figures compare as ratios on a noisy machine:
 4. peak resident memory;
 5. the update alone on a synthetic batch, in minibatch updates per second, in
    both dtypes, and training with several envs in subprocesses and on threads;
-6. ``train/env-only ratio``, printed last on its own line: float64 training over
+6. whole training processes in portable and in native numerics (SPEC 8.2),
+   alternating;
+7. ``train/env-only ratio``, printed last on its own line: float64 training over
    the bare env.
 """
 
 import argparse
 import contextlib
 import dataclasses
+import json
 import os
 import platform
 import resource
@@ -31,6 +34,7 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from ppo_ref import numerics
 from ppo_ref.core.agent import init_params
 from ppo_ref.run.checkpoint import library_versions
 from ppo_ref.config import Config, validate
@@ -148,6 +152,30 @@ def update_rate(cfg, obs_dim, act_dim, epochs=2, seed=0):
     return epochs * cfg.num_minibatches / seconds
 
 
+def numerics_wall_times(cfg, iterations, pairs=3):
+    """Whole-process wall time of a training run of ``iterations`` rollouts in
+    portable numerics and in native numerics (this machine's own kernel and SIMD
+    level, as the environment before ppo_ref set any), alternating ``pairs`` times;
+    ``(portable s, native s, native numerics)``, each the fastest."""
+    times = {"portable": [], "native": []}
+    native = None
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(pairs):
+            for mode in times:
+                run_dir = os.path.join(tmp, f"{mode}-{i}")
+                cmd = [sys.executable, "-m", "ppo_ref", "train", "--env-id", cfg.env_id, "--total-timesteps",
+                       str(iterations * cfg.batch_size), "--run-dir", run_dir] + (
+                           ["--native-numerics"] if mode == "native" else [])
+                env = numerics.native_env() if mode == "native" else dict(os.environ, **numerics.child_env())
+                start = time.perf_counter()
+                subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
+                times[mode].append(time.perf_counter() - start)
+                if mode == "native":
+                    with open(os.path.join(run_dir, "config.json")) as f:
+                        native = json.load(f)["versions"]["numerics"]
+    return min(times["portable"]), min(times["native"]), native
+
+
 def peak_rss_mb():
     """Peak resident memory of this process and of its finished children, in MB."""
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -173,13 +201,15 @@ def main(argv=None):
                         help="also time training with this many envs in subprocesses (0: skip; default 4)")
     parser.add_argument("--thread-num-envs", type=_env_count, default=8,
                         help="also time training with this many envs on threads (0: skip; default 8)")
+    parser.add_argument("--numerics-iterations", type=int, default=20,
+                        help="iterations of the portable-against-native training runs (default 20)")
     args = parser.parse_args(argv)
     cfg = validate(Config(env_id=args.env_id))
 
     versions = library_versions()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; "
           f"python {versions['python']}, numpy {versions['numpy']}, gymnasium {versions['gymnasium']}, "
-          f"mujoco {versions['mujoco']}")
+          f"mujoco {versions['mujoco']}; numerics {numerics.describe()}")
     print(f"reference config: {cfg.env_id}, 1 env, {cfg.num_steps} steps x {cfg.update_epochs} epochs x "
           f"{cfg.num_minibatches} minibatches of {cfg.minibatch_size}")
 
@@ -225,6 +255,10 @@ def main(argv=None):
                 sps, _, _ = training_rate(c, args.iterations)
                 print(f"training, {n} envs {where} ({c.num_steps} steps each, {_how(c)}): {sps:.0f} steps/s, "
                       f"{sps / bare_sps:.2f} x the bare env (these envs alone: {n_env_sps:.0f} steps/s)")
+    portable_s, native_s, native = numerics_wall_times(cfg, args.numerics_iterations)
+    print(f"numerics, whole process, {args.numerics_iterations * cfg.batch_size} steps (fastest of 3, alternating): "
+          f"portable {portable_s:.1f} s, {numerics.describe(native)} {native_s:.1f} s; native/portable wall "
+          f"{native_s / portable_s:.2f}")
     print(f"train/env-only ratio: {train_sps / bare_sps:.2f}")
     return 0
 

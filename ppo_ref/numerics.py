@@ -208,6 +208,18 @@ def child_env():
     return {MODE_VARIABLE: "portable", **(PINS if _why_not is None else {})}
 
 
+def native_env():
+    """This process's environment as it was before :func:`pin`, asking for native
+    numerics: for a process that is to compute with the machine's own choice."""
+    env = dict(os.environ, **{MODE_VARIABLE: "native"})
+    for name, value in _outer.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return env
+
+
 def reexec(mode):
     """Re-execute this command (``sys.orig_argv``) so that numpy loads afresh in
     ``mode``, when this process computes in other numerics and a fresh start can
@@ -216,15 +228,8 @@ def reexec(mode):
         return  # a re-executed process takes what it got
     if requested() == mode and not (mode == "portable" and _numpy_first and _why_not is None and not is_portable()):
         return
-    env = dict(os.environ, **{MODE_VARIABLE: mode, REEXEC_VARIABLE: "1"})
-    if mode == "portable":
-        env.update(PINS)
-    else:
-        for name, value in _outer.items():
-            if value is None:
-                env.pop(name, None)
-            else:
-                env[name] = value
+    env = dict(native_env() if mode == "native" else dict(os.environ, **PINS, **{MODE_VARIABLE: mode}))
+    env[REEXEC_VARIABLE] = "1"
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], env)

@@ -1,5 +1,6 @@
 """``make bench`` runs end to end (on a small config) and prints what docs/benchmarks.md
-quotes: the bare env, the vector env beside it, both dtypes, and the last line's format."""
+quotes: the bare env, the vector env beside it, both dtypes, portable against native
+numerics, and the last line's format."""
 
 import re
 import subprocess
@@ -8,7 +9,7 @@ import sys
 
 def test_bench_prints_rates_against_the_bare_env():
     proc = subprocess.run([sys.executable, "-m", "ppo_ref.bench", "--env-id", "Hopper-v4", "--iterations", "1",
-                           "--async-num-envs", "0", "--thread-num-envs", "2"],
+                           "--async-num-envs", "0", "--thread-num-envs", "2", "--numerics-iterations", "1"],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
@@ -30,5 +31,10 @@ def test_bench_prints_rates_against_the_bare_env():
                     r"training, 2 envs on threads \(1024 steps each, float64\): \d+ steps/s, .*",
                     r"training, 2 envs on threads \(1024 steps each, float32\): \d+ steps/s, .*"):
         assert any(re.fullmatch(pattern, line) for line in lines), pattern
+    assert lines[0].endswith("; numerics portable x86-64-v3") or "; numerics native (" in lines[0], lines[0]
+    numerics = re.fullmatch(r"numerics, whole process, 2048 steps \(fastest of 3, alternating\): portable "
+                            r"(\d+\.\d) s, native \(.* kernel; numpy SIMD .*\) (\d+\.\d) s; native/portable wall "
+                            r"(\d+\.\d\d)", lines[-2])
+    assert numerics and abs(float(numerics[3]) - float(numerics[2]) / float(numerics[1])) < 0.1, lines[-2]
     last = re.fullmatch(r"train/env-only ratio: (\d+\.\d\d)", lines[-1])
     assert last and last[1] == train[2]
