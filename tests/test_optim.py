@@ -78,6 +78,15 @@ def _grads(rng):
     return {"w": rng.normal(size=(3, 4)), "b": rng.normal(size=4), "log_std": rng.normal(size=2)}
 
 
+def test_global_grad_norm_adds_the_squares_left_to_right_on_every_python():
+    """SPEC 6.2: one running float64, in the order given. 1e16 + 1 rounds back to 1e16
+    twice, so the sum is 1e16; Python 3.12's compensated sum() would give 1e16 + 2,
+    whose square root is one ulp above 1e8."""
+    grads = {"a": np.array([1e8]), "b": np.array([1.0]), "c": np.array([1.0])}
+    assert global_grad_norm(grads, ["a", "b", "c"]) == 1e8
+    assert global_grad_norm(grads, ["b", "c", "a"]) == np.nextafter(1e8, 2e8)  # 1 + 1 = 2 first: the order counts
+
+
 def test_global_grad_norm_is_the_norm_of_all_gradients_concatenated(rng):
     grads = _grads(rng)
     expected = np.linalg.norm(np.concatenate([g.ravel() for g in grads.values()]))
