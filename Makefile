@@ -11,7 +11,7 @@ TEST_STAMP := $(VENV)/.installed-test
 MUTATION_STAMP := $(VENV)/.installed-mutation
 RUN_STAMP := $(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: test smoke train soak bench golden mutation clean
+.PHONY: test test-fast smoke train soak bench golden mutation clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ $(MUTATION_STAMP): $(TEST_STAMP)
 ## test: unit tests, gradient checks, property tests and the Humanoid regression test
 test: $(TEST_STAMP)
 	$(PY) -m pytest tests property_tests
+
+## test-fast: the inner loop, about a minute: every test not marked slow, env, subprocess or docs
+## (the selection make mutation runs); make test stays the whole suite
+test-fast: $(TEST_STAMP)
+	$(PY) -m pytest tests property_tests -m "not slow and not env and not subprocess and not docs"
 
 ## smoke: 100,000 steps of Humanoid-v4 with a progress bar, then the result next to a random policy's
 smoke: $(STAMP)
@@ -49,11 +54,8 @@ bench: $(STAMP)
 	$(PY) -m ppo_ref.bench
 
 ## mutation: mutation score of the reference core and the update (ppo_ref/core, ppo_ref/update.py; not the fast
-## engine) with mutmut, against the fast test selection of pyproject.toml's [tool.mutmut]: tests and property_tests
-## with -m "not slow", without the tests that train, step environments or start processes (test_soak,
-## test_regression, test_train, test_cli, test_envs, test_rollout, test_faults, test_engines, test_imports), the
-## JAX cross-check, the hostile-file and docs-reference tests and the full-size gradient check. Score and every
-## survivor: docs/verification.md
+## engine) with mutmut, against the fast test selection of make test-fast (pyproject.toml's [tool.mutmut]).
+## Score and every survivor: docs/verification.md
 mutation: $(MUTATION_STAMP)
 	rm -rf mutants
 	$(PY) -m mutmut run --max-children 2

@@ -7,8 +7,7 @@ Measured in one run, so the figures compare as ratios on a noisy machine:
    uses, stepped the same way, so its own overhead shows (each the fastest of
    three, alternating);
 2. training steps per second over a fixed number of iterations after a warm-up
-   one, in float64 (the reference numbers), with ``--dtype float32`` and with
-   ``--update-worker`` (the update on two processes, the same numbers);
+   one, in float64 (the reference numbers) and with ``--dtype float32``;
 3. where an iteration's time goes (the training loop's Stopwatch laps);
 4. peak resident memory;
 5. the update alone on a synthetic batch, in minibatch updates per second, in
@@ -20,7 +19,6 @@ Measured in one run, so the figures compare as ratios on a noisy machine:
 """
 
 import argparse
-import contextlib
 import dataclasses
 import json
 import os
@@ -38,22 +36,15 @@ from ppo_ref import numerics
 from ppo_ref.core.agent import init_params
 from ppo_ref.run.checkpoint import library_versions
 from ppo_ref.config import Config, validate
-from ppo_ref.engines import get_engine
 from ppo_ref.envs.make import make_vector_env
-from ppo_ref.fast.split import UpdateWorker
 from ppo_ref.core.optim import adam_init
 from ppo_ref.stopwatch import Stopwatch
-from ppo_ref.train import train
-from ppo_ref.update import update_with_permutations
+from ppo_ref.train import engine_for, train
+from ppo_ref.update import settings_of, update_with_permutations
 
 
 _BUSY_LOOP = ("import time\nt = time.perf_counter()\nx = 0\nfor i in range(5_000_000): x += i\n"
               "print(time.perf_counter() - t)")
-
-
-def _how(cfg):
-    """A configuration's dtype and update worker, as the output names them."""
-    return cfg.dtype + (", --update-worker" if cfg.update_worker else "")
 
 
 def second_core_capacity():
@@ -142,12 +133,13 @@ def update_rate(cfg, obs_dim, act_dim, epochs=2, seed=0):
     }
     batch = {k: v.astype(cfg.dtype) for k, v in batch.items()}
     perms = [rng.permutation(B) for _ in range(epochs)]
-    with threadpool_limits(limits=1, user_api="blas"), contextlib.ExitStack() as stack:
-        worker = stack.enter_context(UpdateWorker()) if cfg.update_worker else None
-        engine = get_engine(cfg.reference_core, worker)
-        update_with_permutations(cfg, params, adam_init(params), batch, cfg.learning_rate, perms[:1], engine)
-        start = time.perf_counter()  # after a warm-up epoch (and the worker's start)
-        update_with_permutations(cfg, params, adam_init(params), batch, cfg.learning_rate, perms, engine)
+    with threadpool_limits(limits=1, user_api="blas"):
+        engine = engine_for(cfg.reference_core)
+        update_with_permutations(params, adam_init(params), batch, cfg.learning_rate, perms[:1], engine,
+                                 **settings_of(cfg))
+        start = time.perf_counter()  # after a warm-up epoch
+        update_with_permutations(params, adam_init(params), batch, cfg.learning_rate, perms, engine,
+                                 **settings_of(cfg))
         seconds = time.perf_counter() - start
     return epochs * cfg.num_minibatches / seconds
 
@@ -230,9 +222,7 @@ def main(argv=None):
         print(f"  {name:36s} {seconds:7.3f} s  {100 * seconds / per_iteration:5.1f} %")
     print(f"peak resident memory: {peak_rss_mb()[0]:.0f} MB")
     f32 = validate(dataclasses.replace(cfg, dtype="float32"))
-    for name, c in (("--dtype float32", f32),
-                    ("--update-worker", dataclasses.replace(cfg, update_worker=True)),
-                    ("--update-worker --dtype float32", dataclasses.replace(f32, update_worker=True))):
+    for name, c in (("--dtype float32", f32),):
         sps, laps, per_iteration = training_rate(c, args.iterations)
         largest = sorted(laps.items(), key=lambda kv: -kv[1])[:2]
         print(f"training, {name}: {sps:.0f} steps/s, {sps / bare_sps:.2f} x the bare env ({per_iteration:.2f} s "
@@ -241,8 +231,8 @@ def main(argv=None):
     envs = make_vector_env(cfg.env_id, 1)
     obs_dim, act_dim = envs.single_observation_space.shape[0], envs.single_action_space.shape[0]
     envs.close()
-    for c in (cfg, f32, dataclasses.replace(cfg, update_worker=True), dataclasses.replace(f32, update_worker=True)):
-        print(f"update alone (synthetic batch, {_how(c)}): {update_rate(c, obs_dim, act_dim):.0f} minibatch "
+    for c in (cfg, f32):
+        print(f"update alone (synthetic batch, {c.dtype}): {update_rate(c, obs_dim, act_dim):.0f} minibatch "
               f"updates/s (minibatch {c.minibatch_size})")
 
     for n, flag, where in ((args.async_num_envs, "async_envs", "in subprocesses"),
@@ -250,14 +240,13 @@ def main(argv=None):
         if n:
             ncfg = validate(dataclasses.replace(cfg, num_envs=n, num_steps=cfg.num_steps // n, **{flag: True}))
             n_env_sps = env_only_rate(ncfg, steps)
-            for c in (ncfg, dataclasses.replace(ncfg, dtype="float32"),
-                      dataclasses.replace(ncfg, dtype="float32", update_worker=True)):
+            for c in (ncfg, dataclasses.replace(ncfg, dtype="float32")):
                 sps, _, _ = training_rate(c, args.iterations)
-                print(f"training, {n} envs {where} ({c.num_steps} steps each, {_how(c)}): {sps:.0f} steps/s, "
+                print(f"training, {n} envs {where} ({c.num_steps} steps each, {c.dtype}): {sps:.0f} steps/s, "
                       f"{sps / bare_sps:.2f} x the bare env (these envs alone: {n_env_sps:.0f} steps/s)")
     portable_s, native_s, native = numerics_wall_times(cfg, args.numerics_iterations)
     print(f"numerics, whole process, {args.numerics_iterations * cfg.batch_size} steps (fastest of 3, alternating): "
-          f"portable {portable_s:.1f} s, {numerics.describe(native)} {native_s:.1f} s; native/portable wall "
+          f"portable {portable_s:.2f} s, {numerics.describe(native)} {native_s:.2f} s; native/portable wall "
           f"{native_s / portable_s:.2f}")
     print(f"train/env-only ratio: {train_sps / bare_sps:.2f}")
     return 0

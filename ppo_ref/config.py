@@ -20,7 +20,10 @@ def _f(default, help_text, choices=None):
 DTYPES = ("float64", "float32")
 # Settings that choose where the numbers are computed, never which: the only ones
 # a resumed run may change (``train --resume RUN_DIR --update-worker``).
-HOW_TO_RUN = ("async_envs", "thread_envs", "reference_core", "update_worker")
+HOW_TO_RUN = ("async_envs", "thread_envs", "reference_core")
+# Fields of earlier versions that chose where numbers were computed, never which:
+# a saved config or sweep spec that names one still loads, without it.
+RETIRED = ("update_worker",)
 
 
 @dataclass
@@ -35,8 +38,6 @@ class Config:
                                   "default sequential stepping, bit for bit")
     reference_core: bool = _f(False, "train on the reference core alone (ppo_ref/core), without the fast "
                                      "engine: the same numbers bit for bit, several times slower")
-    update_worker: bool = _f(False, "compute the value network's half of each minibatch update in a second "
-                                    "process, on a second core: the same numbers bit for bit (fast engine only)")
     dtype: str = _f("float64", "floating-point type of the networks, the loss, Adam, GAE and the rollout's "
                                "buffers: float64 (the reference numbers) or float32 (faster; the precision of "
                                "most ports). The observation and reward statistics stay float64",
@@ -78,6 +79,12 @@ class Config:
     def to_dict(self):
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_dict(cls, d):
+        """The Config a saved dict (a checkpoint's, a sweep spec's) describes; the
+        fields of :data:`RETIRED` are dropped."""
+        return cls(**{k: v for k, v in d.items() if k not in RETIRED})
+
 
 def _is_int(v):
     return isinstance(v, int) and not isinstance(v, bool)
@@ -102,12 +109,9 @@ def validate(cfg):
     if not _is_int(cfg.seed) or not 0 <= cfg.seed < 2**63:
         fail("seed", "must be an integer in [0, 2**63)")
     for name in ("anneal_lr", "norm_adv", "clip_vloss", "bootstrap_truncation", "async_envs",
-                 "thread_envs", "reference_core", "update_worker", "tensorboard"):
+                 "thread_envs", "reference_core", "tensorboard"):
         if not isinstance(getattr(cfg, name), bool):
             fail(name, "must be true or false")
-    if cfg.update_worker and cfg.reference_core:
-        raise ConfigError("--update-worker is a speed-up of the fast engine; --reference-core trains on the "
-                          "reference core alone: choose one")
     if cfg.dtype not in DTYPES:
         fail("dtype", "must be one of " + ", ".join(DTYPES))
     if cfg.async_envs and cfg.thread_envs:

@@ -113,11 +113,16 @@ def pin():
 
 
 def _blas():
-    from threadpoolctl import threadpool_info  # loads numpy's libraries: only after pin()
+    """The BLAS libraries numpy itself loaded (its wheel's, in numpy.libs or
+    numpy/.dylibs), as threadpoolctl reports them; another package's own BLAS in
+    the process (scipy's, say) does not count."""
+    import numpy
+    from threadpoolctl import threadpool_info
 
-    import numpy  # noqa: F401  (threadpoolctl sees the BLAS numpy has loaded)
-    libs = [lib for lib in threadpool_info() if lib.get("user_api") == "blas"]
-    return libs
+    home = os.path.dirname(os.path.abspath(numpy.__file__))
+    own = (home + ".libs" + os.sep, home + os.sep)
+    blas = [lib for lib in threadpool_info() if lib.get("user_api") == "blas"]
+    return [lib for lib in blas if os.path.abspath(lib.get("filepath", "")).startswith(own)] or blas
 
 
 def _simd():

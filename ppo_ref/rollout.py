@@ -17,7 +17,7 @@ def collect_rollout(cfg, envs, state, engine):
     ``engine`` (ppo_ref.engines).
 
     Returns the rollout arrays (each (T, N, ...)) and the episodes that finished,
-    as (global_step, return, length) tuples. ``values[t] = V(s_t)`` and
+    as (global_step, return, length) tuples. ``values_old[t] = V(s_t)`` and
     ``next_values[t] = V(s_{t+1})`` with s_{t+1} the true next state: the final
     observation when the episode ended at t, else the next row's observation.
     """
@@ -30,8 +30,8 @@ def collect_rollout(cfg, envs, state, engine):
     buf = {
         "obs": np.empty((T, N, obs_dim), dtype=dtype),
         "actions": np.empty((T, N, act_dim), dtype=dtype),
-        "logprobs": np.empty((T, N), dtype=dtype),
-        "values": np.empty((T, N), dtype=dtype),
+        "logprobs_old": np.empty((T, N), dtype=dtype),  # the log-probs and values the loss compares with
+        "values_old": np.empty((T, N), dtype=dtype),
         "next_values": np.empty((T, N), dtype=dtype),
         "rewards": np.empty((T, N)),  # float64 like the env's rewards, until scaled
         "terminated": np.empty((T, N), dtype=bool),
@@ -40,8 +40,9 @@ def collect_rollout(cfg, envs, state, engine):
     episodes = []
     act = engine.policy(params)
     for t in range(T):
-        obs = engine.normalize_obs(state.next_obs, state.obs_rms, out=buf["obs"][t])  # (N, D)
-        action, buf["logprobs"][t], buf["values"][t] = act(obs, state.rngs["policy"])  # (N, A) unclipped, (N,), (N,)
+        buf["obs"][t] = engine.normalize_obs(state.next_obs, state.obs_rms)  # (N, D), in the run's dtype
+        obs = buf["obs"][t]
+        action, buf["logprobs_old"][t], buf["values_old"][t] = act(obs, state.rngs["policy"])  # (N, A) unclipped
         buf["actions"][t] = action
 
         raw_obs, buf["rewards"][t], buf["terminated"][t], buf["truncated"][t], info = envs.step(
@@ -77,7 +78,7 @@ def collect_rollout(cfg, envs, state, engine):
     # v'_t = v_{t+1} within an episode; V(next observation) after the last step.
     not_done = ~dones
     last = engine.value(params, _normalized(engine, state.next_obs, state.obs_rms, dtype))
-    following = np.concatenate([buf["values"][1:], last[None]])
+    following = np.concatenate([buf["values_old"][1:], last[None]])
     buf["next_values"][not_done] = following[not_done]
     return buf, episodes
 

@@ -19,10 +19,10 @@ from ppo_ref import numerics
 from ppo_ref.core.gae import gae
 from ppo_ref.core.losses import explained_variance
 from ppo_ref.core.optim import linear_lr
-from ppo_ref.engines import get_engine
+from ppo_ref.engines import REFERENCE
 from ppo_ref.envs.make import make_vector_env, probe_spaces
 from ppo_ref.envs.simstate import get_sim_states
-from ppo_ref.fast.split import UpdateWorker
+from ppo_ref.fast import FAST
 from ppo_ref.finite import NonFiniteError
 from ppo_ref.rollout import collect_rollout
 from ppo_ref.run import checkpoint as ckpt
@@ -33,6 +33,12 @@ from ppo_ref.run.tensorboard import check_available as check_tensorboard
 from ppo_ref.state import init_state
 from ppo_ref.stopwatch import Stopwatch
 from ppo_ref.update import update
+
+
+def engine_for(reference_core):
+    """The one place the engine is chosen: the reference core with
+    ``--reference-core``, else the fast engine (the same numbers, faster)."""
+    return REFERENCE if reference_core else FAST
 
 
 def train(cfg=None, resume=None, progress=None, log=print, callback=None, stopwatch=None, how=None):
@@ -54,10 +60,7 @@ def train(cfg=None, resume=None, progress=None, log=print, callback=None, stopwa
             check_tensorboard()
         probe_spaces(cfg.env_id)
         envs = make_vector_env(cfg.env_id, cfg.num_envs, cfg.async_envs, cfg.thread_envs)
-        worker = None
         try:
-            if cfg.update_worker:
-                worker = UpdateWorker()
             if state is None:
                 state = init_state(cfg, envs)
             else:
@@ -67,13 +70,11 @@ def train(cfg=None, resume=None, progress=None, log=print, callback=None, stopwa
             try:
                 with StopRequested() as stop:
                     _loop(cfg, envs, state, runlog, stop, progress, log, callback, stopwatch or Stopwatch(),
-                          get_engine(cfg.reference_core, worker))
+                          engine_for(cfg.reference_core))
             finally:
                 runlog.close()
         finally:
             envs.close()
-            if worker is not None:
-                worker.close()
     return state
 
 
@@ -94,7 +95,7 @@ def _loop(cfg, envs, state, runlog, stop, progress, log, callback, sw, engine):
 
             # 2. Advantages and returns (SPEC 4).
             advantages, returns = gae(
-                rollout["rewards"], rollout["values"], rollout["next_values"], rollout["terminated"],
+                rollout["rewards"], rollout["values_old"], rollout["next_values"], rollout["terminated"],
                 rollout["truncated"], cfg.gamma, cfg.gae_lambda, cfg.bootstrap_truncation,
             )
             sw.lap("gae")
@@ -105,8 +106,8 @@ def _loop(cfg, envs, state, runlog, stop, progress, log, callback, sw, engine):
             batch = {
                 "obs": rollout["obs"].reshape(B, -1),
                 "actions": rollout["actions"].reshape(B, -1),
-                "logprobs_old": rollout["logprobs"].reshape(B),
-                "values_old": rollout["values"].reshape(B),
+                "logprobs_old": rollout["logprobs_old"].reshape(B),
+                "values_old": rollout["values_old"].reshape(B),
                 "advantages": advantages.reshape(B),
                 "returns": returns.reshape(B),
             }

@@ -50,3 +50,29 @@ def test_flags_other_than_0_and_1_are_refused_naming_the_argument(flags):
 def test_input_numpy_cannot_read_as_an_array_is_a_type_error_naming_it():
     with pytest.raises(TypeError, match=r"^rewards must be an array of real numbers, got list$"):
         as_float_array("rewards", [[1.0, 2.0], [3.0]])
+
+
+def test_checked_runs_the_check_then_the_one_body_and_keeps_the_body_as_unchecked():
+    """``@checked``: the check sees every argument by name, defaults included, its
+    conversions reach the body, and ``.unchecked`` is that very body."""
+    from ppo_ref.core.checks import checked
+
+    seen = []
+
+    def check(x, scale):
+        seen.append((x, scale))
+        if x < 0:
+            raise ValueError(f"x must be >= 0, got {x}")
+        return {"x": float(x)}
+
+    def body(x, scale=2.0):
+        return x * scale
+
+    f = checked(check)(body)
+    assert f(3) == 6.0 and isinstance(f(3), float) and seen[0] == (3, 2.0)
+    assert f(1, scale=5.0) == 5.0
+    with pytest.raises(ValueError, match="x must be >= 0, got -1"):
+        f(-1)
+    assert f.unchecked is body and f.unchecked(-1) == -2.0 and len(seen) == 4  # the body alone checks nothing
+    assert f.__name__ == "body" and f.__doc__ == body.__doc__
+

@@ -10,6 +10,8 @@ import pytest
 
 from ppo_ref.run import checkpoint as ckpt
 
+pytestmark = pytest.mark.subprocess
+
 
 def run_cli(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "ppo_ref", *args], capture_output=True, text=True, cwd=cwd,
@@ -52,15 +54,20 @@ def test_resume_on_a_folder_without_checkpoint(tmp_path):
 
 
 def test_resume_refuses_other_flags(tmp_path):
-    proc = run_cli("train", "--resume", str(tmp_path), "--seed", "3", "--update-worker")
-    assert_one_line_error(proc, "do not also pass --seed (only --async-envs, --thread-envs, --reference-core, "
-                                "--update-worker may change")
+    proc = run_cli("train", "--resume", str(tmp_path), "--seed", "3", "--reference-core")
+    assert_one_line_error(proc, "do not also pass --seed (only --async-envs, --thread-envs, --reference-core "
+                                "may change")
 
 
 def test_resume_may_change_where_the_numbers_are_computed(trained_run):
     """Resuming a finished run with --thread-envs: accepted (the run has nothing left to do)."""
-    proc = run_cli("train", "--resume", str(trained_run), "--thread-envs", "--no-update-worker")
+    proc = run_cli("train", "--resume", str(trained_run), "--thread-envs", "--no-reference-core")
     assert proc.returncode == 0, proc.stderr
+
+
+def test_the_update_worker_is_gone_from_the_command_line():
+    proc = run_cli("train", "--help")
+    assert proc.returncode == 0 and "--update-worker" not in proc.stdout
 
 
 @pytest.fixture(scope="module")

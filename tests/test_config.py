@@ -15,7 +15,6 @@ BAD_VALUES = {
     "async_envs": [1, "yes"],
     "thread_envs": [0, "no"],
     "reference_core": [1, "yes"],
-    "update_worker": [1, "yes"],
     "dtype": ["float16", "f4", None],
     "num_steps": [0, -1],
     "learning_rate": [0.0, -3e-4, float("nan"), float("inf"), "fast"],

@@ -23,7 +23,6 @@ import sys
 import numpy as np
 import pytest
 
-from ppo_ref.config import Config, validate
 from ppo_ref.core.agent import grad_norm_order, init_params, policy_mean, value
 from ppo_ref.core.distributions import entropy, log_prob, log_prob_grads
 from ppo_ref.core.gae import gae
@@ -31,7 +30,10 @@ from ppo_ref.core.losses import clipped_surrogate, ppo_loss, value_loss_terms
 from ppo_ref.core.optim import adam_init, adam_step, clip_grad_norm
 from ppo_ref.port.check import check_port
 from ppo_ref.testing import FLOAT64_RTOL, rel_error
-from ppo_ref.update import update_with_permutations
+from ppo_ref.engines import REFERENCE
+from ppo_ref.update import LossOptions, update_with_permutations
+
+pytestmark = pytest.mark.subprocess
 
 ROOT = pathlib.Path(__file__).parent.parent
 PORT_PATH = ROOT / "examples" / "jax_port" / "port.py"
@@ -121,7 +123,6 @@ def update_task(name):
     params = make_params(rng)
     state = adam_state(rng, params, 24)
     batch = make_batch(rng, params, UPDATE_BATCH)
-    batch = {{"logprobs_old": "logprobs", "values_old": "values"}.get(k, k): a for k, a in batch.items()}
     perms = np.stack([rng.permutation(UPDATE_BATCH) for _ in range(UPDATE_EPOCHS)])
     return "update", {**named("params", params), **named("m", state["m"]), **named("v", state["v"]),
                       "t": np.array(24), **named("batch", batch), "permutations": perms, "lr": np.array(3e-4),
@@ -276,10 +277,8 @@ def test_whole_update_with_given_permutations(jax_results, name):
     x, j = jax_results[0][f"update-{name}"], jax_results[1][f"update-{name}"]
     params = sub(x, "params")
     opt = {"m": sub(x, "m"), "v": sub(x, "v"), "t": int(x["t"])}
-    batch = {{"logprobs": "logprobs_old", "values": "values_old"}.get(k, k): a for k, a in sub(x, "batch").items()}
-    cfg = validate(Config(num_envs=1, num_steps=UPDATE_BATCH, num_minibatches=UPDATE_MINIBATCHES,
-                          update_epochs=UPDATE_EPOCHS, max_grad_norm=0.5, reference_core=True, **UPDATE_OPTS[name]))
-    info = update_with_permutations(cfg, params, opt, batch, 3e-4, x["permutations"])
+    info = update_with_permutations(params, opt, sub(x, "batch"), 3e-4, x["permutations"], REFERENCE,
+                                    LossOptions(**UPDATE_OPTS[name]), UPDATE_BATCH // UPDATE_MINIBATCHES, 0.5)
     assert int(j["t_after"]) == opt["t"] == 24 + UPDATE_EPOCHS * UPDATE_MINIBATCHES
     for k in params:
         assert_agree(f"update params {k}", j[f"params_after/{k}"], params[k])

@@ -6,6 +6,8 @@ import re
 
 import pytest
 
+pytestmark = pytest.mark.docs
+
 ROOT = pathlib.Path(__file__).parent.parent
 DOCS = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
 TEST_REF = re.compile(r"\b((?:tests|property_tests)/[a-z_]+\.py)::([A-Za-z0-9_]+)")

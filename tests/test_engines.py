@@ -2,31 +2,29 @@
 the same training runs bit for bit, on Humanoid-v4 and on Hopper-v4 with a short
 time limit (so that truncations are bootstrapped and reward scalers reset)."""
 
-import contextlib
 import csv
 
 import gymnasium as gym
 import numpy as np
 import pytest
 
-from ppo_ref.config import Config, validate
+from ppo_ref.config import Config
 from ppo_ref.core import distributions
 from ppo_ref.core.losses import ppo_loss
 from ppo_ref.core.optim import adam_init
-from ppo_ref.engines import ReferenceEngine, ReferenceLearner, get_engine
-from ppo_ref.fast import FastEngine, FastLearner
-from ppo_ref.fast.split import UpdateWorker
-from ppo_ref.fast import stats as fast_stats
+from ppo_ref.engines import REFERENCE, ReferenceLearner
+from ppo_ref.fast import FAST, FastLearner
 from ppo_ref.port.cases import LOSS_CONFIG, sub
 from ppo_ref.port.format import load_case, read_index
 from ppo_ref.train import train
-from ppo_ref.update import update_with_permutations
+from ppo_ref.update import LossOptions, update_with_permutations
+
+pytestmark = pytest.mark.env
 
 GOLDEN = "tests/golden"
 SHORT_HOPPER = "ppo_ref_tests/Hopper-limit40-v4"
 HOPPER_LIMIT = 40
 VARYING_METRICS = ("wall_time", "steps_per_second")
-OLD = {"logprobs": "logprobs_old", "values": "values_old"}
 
 
 def _golden_inputs(name):
@@ -35,54 +33,39 @@ def _golden_inputs(name):
     return {a["name"]: arrays[a["name"]] for a in case["arrays"] if a["role"] == "input"}
 
 
-def test_the_golden_gaussian_case_on_both_engines():
-    x = _golden_inputs("gaussian")
-    a, mu, log_std = x["actions"], x["mu"], x["log_std"]
-    np.testing.assert_array_equal(fast_stats.log_prob(a, mu, log_std), distributions.log_prob(a, mu, log_std))
-
-
 def test_the_golden_loss_case_on_both_engines():
     x = _golden_inputs("ppo_loss")
-    options = {k: x[k].item() for k in LOSS_CONFIG}
+    options = LossOptions(**{k: x[k].item() for k in LOSS_CONFIG})
     params = sub(x, "params")
     mb = {k: x[k] for k in ("obs", "actions", "logprobs_old", "advantages", "returns", "values_old")}
-    cfg = Config(**options)
-    ref = ReferenceEngine.learner(params, adam_init(params)).loss_and_grads(cfg, mb)
-    fast = FastEngine.learner(params, adam_init(params)).loss_and_grads(cfg, mb)
+    ref = REFERENCE.learner(params, adam_init(params)).loss_and_grads(options, mb)
+    fast = FAST.learner(params, adam_init(params)).loss_and_grads(options, mb)
     assert fast[0] == ref[0] and fast[2] == ref[2]
     assert list(fast[1]) == list(ref[1])
     for k in ref[1]:
         np.testing.assert_array_equal(fast[1][k], ref[1][k], err_msg=k)
     np.testing.assert_array_equal(ref[0], ppo_loss(params, x["obs"], x["actions"], x["logprobs_old"],
-                                                   x["advantages"], x["returns"], x["values_old"], **options)[0])
+                                                   x["advantages"], x["returns"], x["values_old"],
+                                                   **{k: x[k].item() for k in LOSS_CONFIG})[0])
 
 
-@pytest.mark.parametrize("fast", ["fast engine", "fast engine with an update worker"])
-def test_the_golden_update_case_on_both_engines(fast):
+def test_the_golden_update_case_on_both_engines():
     x = _golden_inputs("ppo_update")
     perms = x["permutations"]
-    cfg = validate(Config(num_envs=1, num_steps=perms.shape[1], num_minibatches=int(x["num_minibatches"]),
-                          update_epochs=int(x["update_epochs"]), max_grad_norm=float(x["max_grad_norm"]),
-                          **{k: x[k].item() for k in LOSS_CONFIG}))
+    settings = {"loss": LossOptions(**{k: x[k].item() for k in LOSS_CONFIG}),
+                "minibatch_size": perms.shape[1] // int(x["num_minibatches"]),
+                "max_grad_norm": float(x["max_grad_norm"])}
     results = []
-    with contextlib.ExitStack() as stack:
-        worker = stack.enter_context(UpdateWorker()) if fast.endswith("worker") else None
-        for engine in (get_engine(False, worker), get_engine(True)):
-            params, opt = sub(x, "params"), {"m": sub(x, "m"), "v": sub(x, "v"), "t": int(x["t"])}
-            info = update_with_permutations(cfg, params, opt, _batch(x), float(x["lr"]), perms, engine)
-            results.append((params, opt, info))
+    for engine in (FAST, REFERENCE):
+        params, opt = sub(x, "params"), {"m": sub(x, "m"), "v": sub(x, "v"), "t": int(x["t"])}
+        info = update_with_permutations(params, opt, sub(x, "batch"), float(x["lr"]), perms, engine, **settings)
+        results.append((params, opt, info))
     (p_fast, o_fast, i_fast), (p_ref, o_ref, i_ref) = results
     assert i_fast == i_ref and o_fast["t"] == o_ref["t"]
     for k in p_ref:
         np.testing.assert_array_equal(p_fast[k], p_ref[k], err_msg=k)
         np.testing.assert_array_equal(o_fast["m"][k], o_ref["m"][k], err_msg=k)
         np.testing.assert_array_equal(o_fast["v"][k], o_ref["v"][k], err_msg=k)
-
-
-def _batch(x):
-    """The golden case's batch under the update's names (index.json names the old
-    log-probs and values ``batch/logprobs`` and ``batch/values``)."""
-    return {OLD.get(k, k): v for k, v in sub(x, "batch").items()}
 
 
 @pytest.fixture
@@ -99,9 +82,9 @@ def _train_both_ways(tmp_path, monkeypatch, **config):
     so a run on the wrong engine fails)."""
     calls = {FastLearner: 0, ReferenceLearner: 0}
     for learner in calls:
-        def counted(self, cfg, mb, real=learner.loss_and_grads, learner=learner):
+        def counted(self, options, mb, real=learner.loss_and_grads, learner=learner):
             calls[learner] += 1
-            return real(self, cfg, mb)
+            return real(self, options, mb)
         monkeypatch.setattr(learner, "loss_and_grads", counted)
     runs = []
     for reference_core, learner in ((False, FastLearner), (True, ReferenceLearner)):
@@ -182,14 +165,3 @@ def test_float32_trains_bit_for_bit_alike_on_both_engines(tmp_path, monkeypatch,
     assert state.obs_rms.mean.dtype == state.reward_scaler.rms.var.dtype == np.float64
     float64_metrics = _train_and_read(tmp_path / "float64", **config)[1]
     assert float64_metrics[0]["pg_loss"] != metrics[0]["pg_loss"]
-
-
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_the_update_worker_trains_bit_for_bit_like_the_fast_engine(tmp_path, short_hopper, dtype):
-    """``--update-worker``: the value half of every minibatch in a second process
-    (fast/split.py) gives the fast engine's numbers, early stops included."""
-    config = dict(env_id=short_hopper, num_envs=3, num_steps=256, total_timesteps=3 * 768, num_minibatches=8,
-                  ent_coef=0.01, target_kl=0.005, seed=3, dtype=dtype)
-    runs = [_train_and_read(tmp_path / f"update_worker={w}", update_worker=w, **config) for w in (False, True)]
-    assert runs[0][0].opt["t"] < 3 * 10 * 8  # some epochs stopped early
-    _assert_identical(*runs)

@@ -12,6 +12,8 @@ from ppo_ref.envs import threads as envs_module
 from ppo_ref.envs.make import make_env, make_vector_env
 from ppo_ref.envs.threads import ThreadVectorEnv
 
+pytestmark = pytest.mark.env
+
 SAME_STEP = gym.vector.AutoresetMode.SAME_STEP
 
 

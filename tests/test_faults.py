@@ -12,6 +12,8 @@ from ppo_ref.envs.make import check_spaces
 from ppo_ref.finite import NonFiniteError
 from ppo_ref.train import train
 
+pytestmark = pytest.mark.env
+
 
 class BrokenEnv(gym.Env):
     """A 3-d random walk that emits NaN in its observation (or reward) from a given step on."""
@@ -71,7 +73,7 @@ def fault_in_loss(monkeypatch, after_calls, corrupt):
     result is corrupted by ``corrupt(loss, grads)``."""
     import ppo_ref.fast as fast
 
-    real = fast.ppo_loss
+    real = fast.loss_into
     calls = {"n": 0}
 
     def faulty(*args, **kwargs):
@@ -81,7 +83,7 @@ def fault_in_loss(monkeypatch, after_calls, corrupt):
             loss, grads = corrupt(loss, grads)
         return loss, grads, info
 
-    monkeypatch.setattr(fast, "ppo_loss", faulty)
+    monkeypatch.setattr(fast, "loss_into", faulty)
 
 
 def nan_loss(loss, grads):
@@ -119,8 +121,7 @@ def test_non_finite_loss_or_gradient_stops_the_run_with_the_last_good_checkpoint
 
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
-@pytest.mark.parametrize("update_worker", [False, True])
-def test_non_finite_parameter_stops_the_run_naming_it(tmp_path, monkeypatch, update_worker):
+def test_non_finite_parameter_stops_the_run_naming_it(tmp_path, monkeypatch):
     """An infinite clipping factor (past the finite-norm check) turns parameters
     into NaN inside Adam; the run names one and stops before writing them."""
     import ppo_ref.update as update_module
@@ -134,7 +135,7 @@ def test_non_finite_parameter_stops_the_run_naming_it(tmp_path, monkeypatch, upd
 
     monkeypatch.setattr(update_module, "clip_scale", faulty)
     cfg = Config(total_timesteps=4 * 128, num_steps=128, num_minibatches=4, update_epochs=2, checkpoint_every=1,
-                 run_dir=str(tmp_path / "run"), update_worker=update_worker)
+                 run_dir=str(tmp_path / "run"))
     with pytest.raises(NonFiniteError, match=r"non-finite parameter (pi|v)\.\w+ at iteration 3"):
         train(cfg, progress=False, log=lambda s: None)
     saved = ckpt.load(tmp_path / "run")

@@ -17,6 +17,8 @@ import pytest
 
 from ppo_ref import numerics
 
+pytestmark = pytest.mark.subprocess
+
 FINGERPRINT = "56c2580118832f1efde5b683dadaccd17295a6463988c5eb1d38af7fc52a73e2"
 SCRIPT = os.path.join(os.path.dirname(__file__), "fingerprint_run.py")
 OUTER = ("OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS", "NPY_DISABLE_CPU_FEATURES", numerics.MODE_VARIABLE)

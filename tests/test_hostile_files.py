@@ -34,6 +34,8 @@ from ppo_ref.run import checkpoint as ckpt
 
 from conftest import train_tiny
 
+pytestmark = pytest.mark.subprocess
+
 GOLDEN_DIR = os.path.join(os.path.dirname(__file__), "golden")
 HUGE = (200_000, 200_000)
 BOMB_BYTES = 700_000_000

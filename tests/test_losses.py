@@ -104,6 +104,7 @@ def test_ppo_loss_gradient_matches_finite_differences(rng, random_params, clip_v
     check_grads(loss, params, grads)
 
 
+@pytest.mark.slow
 def test_ppo_loss_gradient_at_initialisation(rng):
     """The same check on the real 64-64 networks as init_params builds them
     (policy output gain 0.01, so the policy gradients are small)."""

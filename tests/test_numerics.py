@@ -13,6 +13,8 @@ from ppo_ref import numerics
 from ppo_ref.cli import main
 from ppo_ref.run import checkpoint as ckpt
 
+pytestmark = pytest.mark.subprocess
+
 TINY = ["--env-id", "Hopper-v4", "--total-timesteps", "256", "--num-steps", "128", "--num-minibatches", "2",
         "--update-epochs", "1"]
 OUTER = ("OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS", "NPY_DISABLE_CPU_FEATURES", numerics.MODE_VARIABLE)

@@ -1,7 +1,9 @@
-"""``ppo-ref check-port --float32``: a correct float32 computation of the golden
-cases (ppo_ref.port.float32) passes; float32 computations with a planted fault
-fail, naming the tensor; the tolerance is the one the measurement in
-docs/porting.md §17 gives, and that table is the one the measurement prints."""
+"""``ppo-ref check-port --float32``: the reference core computing the golden cases
+in float32 (ppo_ref.port.measure) passes; the same computation with a port's
+typical fault planted in the core (a core function patched in the test, or a
+correct output perturbed as the fault would) fails, naming the tensor; the
+tolerance is the one the measurement in docs/porting.md §17 gives, and that table
+is the one the measurement prints."""
 
 import math
 import os
@@ -10,7 +12,9 @@ import numpy as np
 import pytest
 
 from ppo_ref import numerics
-from ppo_ref.port import float32
+from ppo_ref.core import losses, mlp
+from ppo_ref.core.optim import ADAM_BETA1, ADAM_BETA2, ADAM_EPS
+from ppo_ref.port import measure
 from ppo_ref.port.cases import CASES
 from ppo_ref.port.check import FLOAT32_MARGIN, FLOAT32_NUDGE_MARGIN, FLOAT32_TOL, check_port, port_report
 from ppo_ref.port.format import load_case, read_index
@@ -19,26 +23,21 @@ GOLDEN_DIR = os.path.join(os.path.dirname(__file__), "golden")
 PORTING_MD = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "porting.md")
 
 
-def float32_port(tmp_path):
-    """The float32 computation of every case, written as a port writes it; a case
-    whose computation raises (a faulty port that crashes there) writes nothing."""
-    outputs, crashed = {}, []
-    for case in read_index(GOLDEN_DIR)["cases"]:
-        try:
-            computed = float32.compute(case, load_case(GOLDEN_DIR, case))
-        except ValueError:
-            crashed.append(case["name"])
-            continue
-        outputs.update({f"{case['name']}/{k}": a for k, a in computed.items()})
+def float32_port(tmp_path, perturb=None):
+    """The core's float32 computation of every case, written as a port writes it;
+    ``perturb(outputs)`` changes them as a faulty port would before they are written."""
+    outputs = measure.port_outputs(GOLDEN_DIR)
+    if perturb is not None:
+        perturb(outputs)
     path = tmp_path / "outputs.npz"
     np.savez(path, **outputs)
-    return path, outputs, crashed
+    return path, outputs
 
 
 def test_the_core_in_float32_stays_float32_and_passes_float32_check(tmp_path):
     """What docs/porting.md §17 says: ppo_ref's core on float32 inputs (what
     ``train --dtype float32`` computes with) keeps every array float32, and its
-    outputs pass ``check-port --float32``, as the independent float32 module's do."""
+    outputs pass ``check-port --float32``."""
     index = {c["name"]: c for c in read_index(GOLDEN_DIR)["cases"]}
     outputs = {}
     for case in CASES:
@@ -57,14 +56,13 @@ def test_the_core_in_float32_stays_float32_and_passes_float32_check(tmp_path):
 
 
 def test_the_float32_computation_is_float32_throughout(tmp_path, golden_outputs):
-    _, outputs, crashed = float32_port(tmp_path)
-    assert not crashed
+    _, outputs = float32_port(tmp_path)
     assert set(outputs) == set(golden_outputs)
     assert {a.dtype.name for a in outputs.values()} == {"float32", "int64"}
 
 
 def test_a_correct_float32_port_passes_with_float32_only(tmp_path, check_port_cli):
-    path, outputs, _ = float32_port(tmp_path)
+    path, outputs = float32_port(tmp_path)
     assert check_port(GOLDEN_DIR, path, float32=True) == len(outputs)
     code, out, err = check_port_cli(GOLDEN_DIR, path, "--float32")
     assert code == 0, err
@@ -87,9 +85,9 @@ def test_the_tolerance_is_the_measured_worst_times_the_margin():
     """FLOAT32_TOL is the larger of FLOAT32_MARGIN times the measured worst and
     FLOAT32_NUDGE_MARGIN times the worst over runs on inputs nudged by one ulp,
     rounded up to one significant digit."""
-    worst = max(err for _, _, err in float32.measure(GOLDEN_DIR))
-    rng = np.random.default_rng(float32.NUDGE_SEED)
-    nudged = max(err for _ in range(float32.NUDGE_TRIALS) for _, _, err in float32.measure(GOLDEN_DIR, rng))
+    worst = max(err for _, _, err in measure.measure(GOLDEN_DIR))
+    rng = np.random.default_rng(measure.NUDGE_SEED)
+    nudged = max(err for _ in range(measure.NUDGE_TRIALS) for _, _, err in measure.measure(GOLDEN_DIR, rng))
     assert worst < nudged
     assert FLOAT32_TOL == pytest.approx(_round_up_one_digit(max(FLOAT32_MARGIN * worst,
                                                                 FLOAT32_NUDGE_MARGIN * nudged)), rel=1e-12)
@@ -98,14 +96,14 @@ def test_the_tolerance_is_the_measured_worst_times_the_margin():
 @portable_only
 def test_the_docs_show_the_measurement_the_module_prints():
     text = open(PORTING_MD, encoding="utf-8").read()
-    assert "python -m ppo_ref.port.float32 tests/golden" in text
-    assert float32.table(GOLDEN_DIR) in text
+    assert "python -m ppo_ref.port.measure tests/golden" in text
+    assert measure.table(GOLDEN_DIR) in text
 
 
 def test_a_fault_within_a_loose_absolute_tolerance_fails_on_the_tensors_scale(tmp_path):
     """Adam's second moments are about 1e-6: with rtol 1e-5 and atol 1e-6 a v_after
     5 % small passes; on its own scale it fails."""
-    _, outputs, _ = float32_port(tmp_path)
+    _, outputs = float32_port(tmp_path)
     for key in outputs:
         if key.startswith("adam_step/v_after/"):
             outputs[key] = outputs[key] * np.float32(0.95)
@@ -119,50 +117,52 @@ def test_a_fault_within_a_loose_absolute_tolerance_fails_on_the_tensors_scale(tm
 
 
 def _ddof0(adv):
-    return adv.std()
+    return (adv - adv.mean()) / (adv.std() + losses.ADV_EPS)
 
 
-def _identity(x):
-    return x
+def _no_tanh(x):
+    return x, None  # no cache: the backward pass then skips the derivative too
 
 
-def _ones(y):
-    return np.ones_like(y)
+def _log_std_grad_without_minus_one(a, mu, log_std):
+    var = np.exp(2.0 * log_std)
+    diff = a - mu
+    return diff / var, diff * diff / var
 
 
-def _wrong_axis(dlogprob, dlp_dlog_std):
-    return np.sum(dlogprob[:, None] * dlp_dlog_std, axis=1)
-
-
-def _eps_inside_sqrt(v, bias_correction2_sqrt, eps):
-    return np.sqrt(v / bias_correction2_sqrt**2 + eps)
+def _eps_inside_sqrt(outputs):
+    """adam_step's parameters as a port with ``sqrt(v_hat + eps)`` writes them, from
+    the correct moments (which that fault leaves right)."""
+    x = load_case(GOLDEN_DIR, next(c for c in read_index(GOLDEN_DIR)["cases"] if c["name"] == "adam_step"))
+    t, lr = np.float32(x["t"] + 1), np.float32(x["lr"])
+    for key in [k for k in outputs if k.startswith("adam_step/params_after/")]:
+        name = key.split("/", 2)[2]
+        m, v = outputs[f"adam_step/m_after/{name}"], outputs[f"adam_step/v_after/{name}"]
+        m_hat, v_hat = m / (1 - np.float32(ADAM_BETA1) ** t), v / (1 - np.float32(ADAM_BETA2) ** t)
+        outputs[key] = x[f"params/{name}"].astype(np.float32) - lr * m_hat / np.sqrt(v_hat + np.float32(ADAM_EPS))
 
 
 FAULTS = {
-    # name: (replacements in ppo_ref.port.float32, first failing tensor, cases the port crashes on)
-    "advantage std without ddof 1": ({"adv_std": _ddof0}, "ppo_loss/loss", []),
-    "missing tanh": ({"activation": _identity, "activation_grad": _ones}, "ppo_loss/loss", []),
-    "log-std gradient summed over the action axis": ({"log_std_grad": _wrong_axis}, "ppo_loss/grads/log_std",
-                                                     ["ppo_update"]),
-    "Adam's eps inside the square root": ({"adam_denominator": _eps_inside_sqrt}, "adam_step/params_after/pi.W0",
-                                          []),
+    # name: (core functions replaced, outputs perturbed, first failing tensor, the cases that fail)
+    "advantage std without ddof 1": ({(losses, "normalize_advantages"): _ddof0}, None, "ppo_loss/loss",
+                                     {"ppo_loss", "ppo_update"}),
+    "missing tanh": ({(mlp, "tanh_forward"): _no_tanh}, None, "ppo_loss/loss", {"ppo_loss", "ppo_update"}),
+    "log-std gradient of the log-prob without its -1": (
+        {(losses, "log_prob_grads"): _log_std_grad_without_minus_one}, None, "ppo_loss/grads/log_std",
+        {"ppo_loss", "ppo_update"}),
+    "Adam's eps inside the square root": ({}, _eps_inside_sqrt, "adam_step/params_after/pi.W0", {"adam_step"}),
 }
 
 
 @pytest.mark.parametrize("fault", FAULTS)
 def test_a_float32_port_with_a_planted_fault_fails_naming_the_tensor(tmp_path, check_port_cli, monkeypatch, fault):
-    replacements, first, crashes = FAULTS[fault]
-    for name, fn in replacements.items():
-        monkeypatch.setattr(float32, name, fn)
-    path, outputs, crashed = float32_port(tmp_path)
-    assert crashed == crashes
+    replacements, perturb, first, failing = FAULTS[fault]
+    for (module, name), fn in replacements.items():
+        monkeypatch.setattr(module, name, fn)
+    path, _ = float32_port(tmp_path, perturb)
     report = port_report(GOLDEN_DIR, path, float32=True)
     assert report.first_failure.key == first
-    if report.first_failure.status == "fail":
-        assert report.first_failure.max_rel > 30 * FLOAT32_TOL
-    else:  # the wrong axis gives the samples' axis: (M,) for (A,)
-        assert report.first_failure.message.startswith(f"{first} has shape (8,); expected (3,)")
-    assert {r.case for r in report.failures} == {first.split("/")[0], *crashes, *(
-        ["ppo_update"] if first.startswith(("ppo_loss", "adam_step")) else [])}
+    assert report.first_failure.max_rel > 30 * FLOAT32_TOL
+    assert {r.case for r in report.failures} == failing
     code, _, err = check_port_cli(GOLDEN_DIR, path, "--float32")
     assert code == 1 and f"look first at the earliest in the computation: {first}" in err

@@ -8,10 +8,12 @@ import pytest
 from ppo_ref.core.agent import value
 from ppo_ref.config import Config
 from ppo_ref.envs.make import make_vector_env
-from ppo_ref.fast import FastEngine
+from ppo_ref.fast import FAST
 from ppo_ref.core.normalization import normalize_obs, rms_init, rms_update
 from ppo_ref.rollout import collect_rollout
 from ppo_ref.state import init_state
+
+pytestmark = pytest.mark.env
 
 
 class CounterEnv(gym.Env):
@@ -61,7 +63,7 @@ def rollout(env_id, num_steps):
         state = init_state(cfg, envs)
         for k in state.params:  # a policy that pushes actions past the bounds
             state.params[k] = state.params[k] + (3.0 if k == "pi.b2" else 0.0)
-        buf, episodes = collect_rollout(cfg, envs, state, FastEngine)
+        buf, episodes = collect_rollout(cfg, envs, state, FAST)
     finally:
         envs.close()
     return state, buf, episodes
@@ -82,11 +84,11 @@ def test_truncation_bootstraps_with_the_final_observation(counter_env):
         rms = rms_update(rms, np.array([seen]))
     final = normalize_obs(np.array([[3.0, 30.0]]), rms)
     np.testing.assert_array_equal(buf["next_values"][2, 0], value(state.params, final)[0])
-    reset_value = buf["values"][3, 0]
+    reset_value = buf["values_old"][3, 0]
     assert buf["next_values"][2, 0] != reset_value
     # Within an episode the next value is the next row's value; after the last step,
     # V of the observation the next rollout starts from.
-    np.testing.assert_array_equal(buf["next_values"][[0, 1, 3, 4], 0], buf["values"][[1, 2, 4, 5], 0])
+    np.testing.assert_array_equal(buf["next_values"][[0, 1, 3, 4], 0], buf["values_old"][[1, 2, 4, 5], 0])
     last = value(state.params, normalize_obs(state.next_obs, state.obs_rms))[0]
     np.testing.assert_array_equal(buf["next_values"][6, 0], last)
     assert [(e[1], e[2]) for e in episodes] == [(3.0, 3), (3.0, 3)]

@@ -6,6 +6,7 @@ those of the same run never interrupted, bit for bit (SPEC 8).
 longer run of kills.
 """
 
+import pytest
 import os
 import signal
 import subprocess
@@ -15,6 +16,8 @@ import time
 import numpy as np
 
 from ppo_ref.run import checkpoint as ckpt
+
+pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
 
 KILLS = int(os.environ.get("PPO_REF_SOAK_KILLS", "3"))
 FLAGS = ["--total-timesteps", "6144", "--num-steps", "128", "--num-minibatches", "4", "--update-epochs", "4",

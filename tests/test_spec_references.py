@@ -21,6 +21,8 @@ import re
 
 import pytest
 
+pytestmark = pytest.mark.docs
+
 ROOT = pathlib.Path(__file__).parent.parent
 SPEC_PAGE = "docs/spec.md"
 SCANNED_DIRS = ("ppo_ref", "tests", "property_tests", "docs")

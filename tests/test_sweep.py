@@ -18,6 +18,8 @@ from ppo_ref.run import checkpoint as ckpt
 from ppo_ref.run.sweep import SweepError, parse_seeds, parse_vary, plan, progress_line, run_dirs_of, sweep
 from ppo_ref.train import train
 
+pytestmark = pytest.mark.env
+
 TINY = ["--total-timesteps", "512", "--num-steps", "256", "--num-minibatches", "4", "--update-epochs", "1"]
 HOPPER = {"total_timesteps": 1024, "num_steps": 256, "num_minibatches": 4, "update_epochs": 1, "checkpoint_every": 1}
 

@@ -13,6 +13,8 @@ from ray.cluster_utils import Cluster
 from ppo_ref.run import checkpoint as ckpt
 from ppo_ref.run.sweep import staging_dir, sweep
 
+pytestmark = pytest.mark.env
+
 TINY = {"total_timesteps": 512, "num_steps": 256, "num_minibatches": 4, "update_epochs": 1}
 
 

@@ -12,6 +12,8 @@ from ppo_ref.config import Config, ConfigError
 from ppo_ref.run.runlog import read_csv
 from ppo_ref.train import train
 
+pytestmark = pytest.mark.env
+
 event_accumulator = pytest.importorskip(
     "tensorboard.backend.event_processing.event_accumulator",
     reason="the tensorboard package is not installed (pip install 'ppo_ref[tensorboard]')")

@@ -15,6 +15,8 @@ from ppo_ref.run import checkpoint as ckpt
 from ppo_ref.config import Config
 from ppo_ref.train import train
 
+pytestmark = pytest.mark.env
+
 SMALL = dict(total_timesteps=4 * 256, num_steps=256, num_minibatches=4, update_epochs=2, checkpoint_every=1)
 
 

@@ -23,7 +23,8 @@ from ppo_ref.core.losses import ppo_loss
 from ppo_ref.core.optim import adam_init, adam_step, clip_scale, global_grad_norm
 from ppo_ref.finite import NonFiniteError
 from ppo_ref.testing import FLOAT64_RTOL
-from ppo_ref.update import DIAGNOSTICS, update_with_permutations
+from ppo_ref.train import engine_for
+from ppo_ref.update import DIAGNOSTICS, settings_of, update_with_permutations
 
 OBS_DIM, ACT_DIM, B = 3, 2, 8
 HOT = (0, 1)  # the samples whose ratio is HOT_RATIO; every other sample's ratio is 1
@@ -61,6 +62,12 @@ def _copy(params):
     return {k: v.copy() for k, v in params.items()}
 
 
+def _update(cfg, params, opt, batch, lr, perms):
+    """update_with_permutations with the settings and the engine ``cfg`` chooses."""
+    return update_with_permutations(params, opt, batch, lr, perms, engine_for(cfg.reference_core),
+                                    **settings_of(cfg))
+
+
 def _minibatch_info(cfg, params, batch, idx):
     """The diagnostics of one minibatch at ``params``, straight from the core."""
     mb = {k: v[idx] for k, v in batch.items()}
@@ -92,7 +99,7 @@ class _Draws:
 
 def _run(cfg, params, batch, perms, lr=0.0):
     draws = _Draws(perms)
-    diagnostics = update_with_permutations(cfg, _copy(params), adam_init(params), batch, lr, draws)
+    diagnostics = _update(cfg, _copy(params), adam_init(params), batch, lr, draws)
     return diagnostics, draws.taken
 
 
@@ -184,14 +191,14 @@ def test_update_with_permutations_uses_the_permutations_given(reference_core):
     assert 0 < clipped < perms.size // mb  # some steps clipped, some not
 
     got, got_opt = _copy(params), adam_init(params)
-    update_with_permutations(cfg, got, got_opt, batch, lr, perms)
+    _update(cfg, got, got_opt, batch, lr, perms)
     assert got_opt["t"] == opt["t"] == cfg.update_epochs * cfg.num_minibatches
     for k in params:
         np.testing.assert_allclose(got[k], expected[k], rtol=FLOAT64_RTOL, atol=FLOAT64_RTOL, err_msg=k)
         np.testing.assert_allclose(got_opt["m"][k], opt["m"][k], rtol=FLOAT64_RTOL, atol=1e-300, err_msg=k)
 
     other = _copy(params)
-    update_with_permutations(cfg, other, adam_init(params), batch, lr, perms[::-1])
+    _update(cfg, other, adam_init(params), batch, lr, perms[::-1])
     assert any(not np.allclose(other[k], expected[k], rtol=1e-9, atol=0.0) for k in params)
 
 
@@ -205,7 +212,7 @@ def test_a_non_finite_loss_names_its_minibatch(reference_core, num_minibatches, 
     cfg = _cfg(reference_core, num_minibatches=num_minibatches, update_epochs=2)
     params, batch = _problem()
     with pytest.raises(NonFiniteError) as err, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        update_with_permutations(cfg, _copy(params), adam_init(params), batch, 1e300, [IDENTITY, IDENTITY])
+        _update(cfg, _copy(params), adam_init(params), batch, 1e300, [IDENTITY, IDENTITY])
     assert err.value.where == [where]
     assert str(err.value).startswith("non-finite loss at minibatch 1;")
 
@@ -219,7 +226,7 @@ def test_a_non_finite_gradient_norm_names_the_gradient(reference_core):
     params, batch = _problem()
     params["v.W2"] = np.full_like(params["v.W2"], 1e152)
     with pytest.raises(NonFiniteError) as err, np.errstate(over="ignore", invalid="ignore"):
-        update_with_permutations(cfg, _copy(params), adam_init(params), batch, 1e-3, [IDENTITY])
+        _update(cfg, _copy(params), adam_init(params), batch, 1e-3, [IDENTITY])
     assert str(err.value).startswith("non-finite gradient at minibatch 0;")
 
 
@@ -231,9 +238,9 @@ def test_reference_core_chooses_the_engine(monkeypatch, reference_core, calls):
     seen = []
     loss_and_grads = engines.ReferenceLearner.loss_and_grads
 
-    def spy(self, cfg, mb):
+    def spy(self, options, mb):
         seen.append(len(mb["obs"]))
-        return loss_and_grads(self, cfg, mb)
+        return loss_and_grads(self, options, mb)
 
     monkeypatch.setattr(engines.ReferenceLearner, "loss_and_grads", spy)
     params, batch = _problem()
@@ -249,5 +256,5 @@ def test_a_non_finite_parameter_is_named(reference_core):
     cfg = _cfg(reference_core, update_epochs=1)
     params, batch = _problem()
     with pytest.raises(NonFiniteError) as err, np.errstate(over="ignore", invalid="ignore"):
-        update_with_permutations(cfg, _copy(params), adam_init(params), batch, 1e308, [IDENTITY])
+        _update(cfg, _copy(params), adam_init(params), batch, 1e308, [IDENTITY])
     assert str(err.value).startswith("non-finite parameter pi.W0 at minibatch 0;")

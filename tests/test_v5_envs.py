@@ -11,6 +11,8 @@ from ppo_ref.config import Config
 from ppo_ref.run import checkpoint as ckpt
 from ppo_ref.train import train
 
+pytestmark = pytest.mark.env
+
 V5_ENVS = ("Ant-v5", "HalfCheetah-v5", "Hopper-v5", "Humanoid-v5", "HumanoidStandup-v5",
            "InvertedDoublePendulum-v5", "InvertedPendulum-v5", "Pusher-v5", "Reacher-v5", "Swimmer-v5",
            "Walker2d-v5")

@@ -11,6 +11,8 @@ from ppo_ref.envs.errors import EnvError
 
 from conftest import train_tiny
 
+pytestmark = pytest.mark.env
+
 iio = pytest.importorskip("imageio.v2", reason="imageio is not installed (pip install 'ppo_ref[video]')")
 
 W, H, STEPS = 64, 48, 12

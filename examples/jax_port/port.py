@@ -275,7 +275,7 @@ def case_adam(x):
 
 
 def case_update(x):
-    batch = {{"logprobs": "logprobs_old", "values": "values_old"}.get(k, k): a for k, a in sub(x, "batch").items()}
+    batch = sub(x, "batch")
     perms = np.asarray(x["permutations"])
     if perms.shape[0] != int(x["update_epochs"]):
         raise ValueError(f"permutations has {perms.shape[0]} rows, update_epochs is {int(x['update_epochs'])}")

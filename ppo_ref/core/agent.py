@@ -12,6 +12,7 @@ used for initialisation, checkpoints and golden vectors (:func:`param_names`).
 
 import numpy as np
 
+from .checks import check_policy_mean, check_value, checked
 from .mlp import HIDDEN, layer_names, mlp_forward, mlp_init, num_layers
 
 HIDDEN_GAIN = float(np.sqrt(2.0))
@@ -44,11 +45,13 @@ def grad_norm_order(params):
             for name in layer_names(net, i)] + ["log_std"]
 
 
+@checked(check_policy_mean)
 def policy_mean(params, obs):
     """``mu(s)``: (M, D) -> (M, A)."""
-    return mlp_forward(params, "pi", obs)[0]
+    return mlp_forward.unchecked(params, "pi", obs)[0]
 
 
+@checked(check_value)
 def value(params, obs):
     """``V(s)``: (M, D) -> (M,)."""
-    return mlp_forward(params, "v", obs)[0][:, 0]
+    return mlp_forward.unchecked(params, "v", obs)[0][:, 0]

@@ -6,9 +6,32 @@ so a bad call never surfaces as a traceback from deep inside numpy or, worse,
 as a silent NaN.
 """
 
+import functools
+import inspect
 import numbers
 
 import numpy as np
+
+
+def checked(check):
+    """``@checked(check)`` over a function of the core: its arguments go through
+    ``check`` first, which takes the same arguments by name, raises on a bad one
+    and returns those it converted (lists to arrays, 0/1 to bool, integers to
+    float), by name. The function's body is then the formula alone; callers whose
+    arguments are known good (another body of the core, the fast engine) call it
+    as ``f.unchecked``: the same body, without the checks."""
+    def decorate(body):
+        signature = inspect.signature(body)
+
+        @functools.wraps(body)
+        def checked_call(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            bound.arguments.update(check(**bound.arguments))
+            return body(*bound.args, **bound.kwargs)
+        checked_call.unchecked = body
+        return checked_call
+    return decorate
 
 
 def as_float_array(name, x, ndim=None, min_ndim=None):
@@ -93,18 +116,123 @@ def float_arrays(name, arrays, shapes=None):
     return checked
 
 
-def check_loss_args(params, obs, actions, logprobs_old, advantages, returns, values_old, clip_coef, ent_coef,
-                    vf_coef, norm_adv):
+# ---------------------------------------------------------------- the core's checks
+# One per checked function, named after it, taking its arguments by name and
+# returning the ones it converted (see :func:`checked`).
+
+
+def _mu_log_std(mu, log_std, mu_name="mu", log_std_name="log_std"):
+    mu, log_std = as_float_array(mu_name, mu, min_ndim=1), as_float_array(log_std_name, log_std, ndim=1)
+    dims_match(mu_name, mu, -1, log_std_name, log_std, 0)
+    return mu, log_std
+
+
+def check_sample(rng, mu, log_std):
+    mu, log_std = _mu_log_std(mu, log_std)
+    return {"mu": mu, "log_std": log_std}
+
+
+def check_log_prob(a, mu, log_std):
+    mu, log_std = _mu_log_std(mu, log_std)
+    a = as_float_array("a", a)
+    same_shape("a", a, "mu", mu)
+    return {"a": a, "mu": mu, "log_std": log_std}
+
+
+def check_entropy(log_std):
+    return {"log_std": as_float_array("log_std", log_std, ndim=1)}
+
+
+def check_kl(mu_p, log_std_p, mu_q, log_std_q):
+    mu_p, log_std_p = _mu_log_std(mu_p, log_std_p, "mu_p", "log_std_p")
+    mu_q, log_std_q = _mu_log_std(mu_q, log_std_q, "mu_q", "log_std_q")
+    same_shape("mu_p", mu_p, "mu_q", mu_q)
+    return {"mu_p": mu_p, "log_std_p": log_std_p, "mu_q": mu_q, "log_std_q": log_std_q}
+
+
+def check_rms_update(rms, x):
+    x = as_float_array("x", x, ndim=rms.mean.ndim + 1)
+    if x.shape[1:] != rms.mean.shape:
+        raise ValueError(f"x must have shape (n, *{rms.mean.shape}), got {x.shape}")
+    return {"x": x}
+
+
+def check_normalize_obs(obs, rms):
+    obs = as_float_array("obs", obs, min_ndim=rms.mean.ndim)
+    if obs.shape[obs.ndim - rms.mean.ndim:] != rms.mean.shape:
+        raise ValueError(f"obs must have shape (..., *{rms.mean.shape}), got {obs.shape}")
+    return {"obs": obs}
+
+
+def check_scale_reward(scaler, rewards, dones, gamma):
+    rewards = as_float_array("rewards", rewards, ndim=1)
+    same_shape("rewards", rewards, "the per-env returns (one per env)", scaler.returns)
+    return {"rewards": rewards, "dones": as_bool_array("dones", dones, rewards.shape),
+            "gamma": real_in_range("gamma", gamma, 0.0, 1.0)}
+
+
+def check_gae(rewards, values, next_values, terminated, truncated, gamma, gae_lambda, bootstrap_truncation):
+    rewards = as_float_array("rewards", rewards, ndim=(1, 2))
+    values = as_float_array("values", values, ndim=(1, 2))
+    next_values = as_float_array("next_values", next_values, ndim=(1, 2))
+    same_shape("values", values, "rewards", rewards)
+    same_shape("next_values", next_values, "rewards", rewards)
+    return {"rewards": rewards, "values": values, "next_values": next_values,
+            "terminated": as_bool_array("terminated", terminated, rewards.shape),
+            "truncated": as_bool_array("truncated", truncated, rewards.shape),
+            "gamma": real_in_range("gamma", gamma, 0.0, 1.0),
+            "gae_lambda": real_in_range("gae_lambda", gae_lambda, 0.0, 1.0)}
+
+
+def check_linear_forward(x, W, b):
+    x, W, b = as_float_array("x", x, ndim=2), as_float_array("W", W, ndim=2), as_float_array("b", b, ndim=1)
+    dims_match("x", x, 1, "W", W, 0)
+    dims_match("b", b, 0, "W", W, 1)
+    return {"x": x, "W": W, "b": b}
+
+
+def check_mlp_forward(params, prefix, x, start):
+    """x (M, in) and the network's layers from ``start`` on: float arrays whose
+    shapes chain (x's width, each W's rows, the previous W's columns, b's length)."""
+    x = as_float_array("x", x, ndim=2)
+    width, name = x.shape[1], "x"
+    i = start
+    if f"{prefix}.W{i}" not in params:
+        raise ValueError(f"params must hold the layer {prefix}.W{i}, got {sorted(params)}")
+    while f"{prefix}.W{i}" in params:
+        w, b = f"{prefix}.W{i}", f"{prefix}.b{i}"
+        W = as_float_array(f"params[{w!r}]", params[w], ndim=2)
+        bias = as_float_array(f"params[{b!r}]", params.get(b), ndim=1)
+        if W.shape[0] != width:
+            raise ValueError(f"params[{w!r}] has {W.shape[0]} rows (shape {W.shape}) but {name} has {width} "
+                             f"columns")
+        dims_match(f"params[{b!r}]", bias, 0, f"params[{w!r}]", W, 1)
+        width, name = W.shape[1], f"params[{w!r}]"
+        i += 1
+    return {"x": x}
+
+
+def check_policy_mean(params, obs):
+    return {"obs": check_mlp_forward(params, "pi", obs, 0)["x"]}
+
+
+def check_value(params, obs):
+    return {"obs": check_mlp_forward(params, "v", obs, 0)["x"]}
+
+
+def check_ppo_loss(params, obs, actions, logprobs_old, advantages, returns, values_old, clip_coef, ent_coef,
+                   vf_coef, clip_vloss, norm_adv):
     """The PPO loss's arguments: every array finite and of the minibatch's shapes,
     the parameters fit obs and actions (a size-1 action axis would otherwise
-    broadcast silently), the coefficients in range. Returns obs and actions as
-    float arrays."""
+    broadcast silently), the coefficients in range."""
     obs, actions = as_float_array("obs", obs, ndim=2), as_float_array("actions", actions, ndim=2)
     logprobs_old = as_float_array("logprobs_old", logprobs_old, ndim=1)
     dims_match("actions", actions, 0, "obs", obs, 0)
     dims_match("logprobs_old", logprobs_old, 0, "obs", obs, 0)
+    converted = {"obs": obs, "actions": actions, "logprobs_old": logprobs_old}
     for name, arr in (("advantages", advantages), ("returns", returns), ("values_old", values_old)):
-        same_shape(name, as_float_array(name, arr, ndim=1), "logprobs_old", logprobs_old)
+        converted[name] = as_float_array(name, arr, ndim=1)
+        same_shape(name, converted[name], "logprobs_old", logprobs_old)
     float_arrays("params", params)
     last_pi = f"pi.W{sum(1 for k in params if k.startswith('pi.W')) - 1}"
     dims_match("params['log_std']", params["log_std"], 0, f"params[{last_pi!r}]", params[last_pi], 1)
@@ -116,4 +244,24 @@ def check_loss_args(params, obs, actions, logprobs_old, advantages, returns, val
     real_in_range("clip_coef", clip_coef, 0.0, low_open=True)
     real_in_range("ent_coef", ent_coef, 0.0)
     real_in_range("vf_coef", vf_coef, 0.0)
-    return obs, actions
+    return converted
+
+
+def check_adam_step(params, grads, state, lr, beta1, beta2, eps):
+    if grads.keys() != params.keys():
+        raise ValueError(f"grads must have the parameter names {sorted(params)}, got {sorted(grads)}")
+    return {"lr": real_in_range("lr", lr, 0.0),
+            "grads": float_arrays("grads", grads, {k: p.shape for k, p in params.items()})}
+
+
+def check_clip_grad_norm(grads, max_norm, names):
+    max_norm = real_in_range("max_norm", max_norm, 0.0, low_open=True)
+    if not grads:
+        raise ValueError("grads must hold at least one gradient array, got an empty dict")
+    return {"grads": float_arrays("grads", grads), "max_norm": max_norm}
+
+
+def check_linear_lr(iteration, num_iterations, lr0):
+    num_iterations = int_in_range("num_iterations", num_iterations, 1)
+    return {"num_iterations": num_iterations, "iteration": int_in_range("iteration", iteration, 1, num_iterations),
+            "lr0": real_in_range("lr0", lr0, 0.0)}

@@ -7,23 +7,18 @@ anywhere: log_std is a free parameter, so sigma is never 0.
 
 import numpy as np
 
-from .checks import as_float_array, dims_match, same_shape
+from .checks import check_entropy, check_kl, check_log_prob, check_sample, checked
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 
 
-def _mu_log_std(mu, log_std, mu_name="mu", log_std_name="log_std"):
-    mu, log_std = as_float_array(mu_name, mu, min_ndim=1), as_float_array(log_std_name, log_std, ndim=1)
-    dims_match(mu_name, mu, -1, log_std_name, log_std, 0)
-    return mu, log_std
-
-
+@checked(check_sample)
 def sample(rng, mu, log_std):
     """``a = mu + sigma * eps`` with ``eps ~ N(0, I)`` drawn from ``rng``; (..., A)."""
-    mu, log_std = _mu_log_std(mu, log_std)
     return mu + np.exp(log_std) * rng.standard_normal(mu.shape).astype(mu.dtype)
 
 
+@checked(check_log_prob)
 def log_prob(a, mu, log_std):
     """Log-density of ``a`` under N(mu, diag(sigma^2)), summed over action dims.
 
@@ -31,9 +26,6 @@ def log_prob(a, mu, log_std):
 
     a, mu: (..., A); log_std: (A,) -> (...,).
     """
-    mu, log_std = _mu_log_std(mu, log_std)
-    a = as_float_array("a", a)
-    same_shape("a", a, "mu", mu)
     var = np.exp(2.0 * log_std)
     return np.sum(-((a - mu) ** 2) / (2.0 * var) - log_std - 0.5 * LOG_2PI, axis=-1)
 
@@ -52,15 +44,16 @@ def log_prob_grads(a, mu, log_std):
     return diff / var, diff * diff / var - 1.0
 
 
+@checked(check_entropy)
 def entropy(log_std):
     """Differential entropy of the Gaussian, the same for every state.
 
     entropy = sum_i [ log_std_i + 0.5 (1 + log(2 pi)) ];  d entropy / d log_std_i = 1.
     """
-    log_std = as_float_array("log_std", log_std, ndim=1)
     return float(np.sum(log_std + 0.5 * (1.0 + LOG_2PI)))
 
 
+@checked(check_kl)
 def kl(mu_p, log_std_p, mu_q, log_std_q):
     """KL(p || q) between two diagonal Gaussians, summed over action dims.
 
@@ -68,8 +61,5 @@ def kl(mu_p, log_std_p, mu_q, log_std_q):
 
     mu_p, mu_q: (..., A); log_std_p, log_std_q: (A,) -> (...,).
     """
-    mu_p, log_std_p = _mu_log_std(mu_p, log_std_p, "mu_p", "log_std_p")
-    mu_q, log_std_q = _mu_log_std(mu_q, log_std_q, "mu_q", "log_std_q")
-    same_shape("mu_p", mu_p, "mu_q", mu_q)
     var_p, var_q = np.exp(2.0 * log_std_p), np.exp(2.0 * log_std_q)
     return np.sum(log_std_q - log_std_p + (var_p + (mu_p - mu_q) ** 2) / (2.0 * var_q) - 0.5, axis=-1)

@@ -15,9 +15,10 @@ of the rollout belongs to a new episode.
 
 import numpy as np
 
-from .checks import as_bool_array, as_float_array, real_in_range, same_shape
+from .checks import check_gae, checked
 
 
+@checked(check_gae)
 def gae(rewards, values, next_values, terminated, truncated, gamma, gae_lambda, bootstrap_truncation=True):
     """Advantages and returns.
 
@@ -32,16 +33,6 @@ def gae(rewards, values, next_values, terminated, truncated, gamma, gae_lambda, 
     All inputs (T,) or (T, N), the same shape; flags boolean (or 0/1).
     Returns ``(advantages, returns)``, both of that shape.
     """
-    rewards = as_float_array("rewards", rewards, ndim=(1, 2))
-    values = as_float_array("values", values, ndim=(1, 2))
-    next_values = as_float_array("next_values", next_values, ndim=(1, 2))
-    same_shape("values", values, "rewards", rewards)
-    same_shape("next_values", next_values, "rewards", rewards)
-    terminated = as_bool_array("terminated", terminated, rewards.shape)
-    truncated = as_bool_array("truncated", truncated, rewards.shape)
-    gamma = real_in_range("gamma", gamma, 0.0, 1.0)
-    gae_lambda = real_in_range("gae_lambda", gae_lambda, 0.0, 1.0)
-
     done = terminated | truncated
     if not bootstrap_truncation:
         terminated = done

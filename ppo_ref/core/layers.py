@@ -11,14 +11,12 @@ layer keeps hidden state.
 
 import numpy as np
 
-from .checks import as_float_array, dims_match
+from .checks import check_linear_forward, checked
 
 
+@checked(check_linear_forward)
 def linear_forward(x, W, b):
     """``y = x @ W + b``.  x: (M, in), W: (in, out), b: (out,) -> y: (M, out); cache = (x, W)."""
-    x, W, b = as_float_array("x", x, ndim=2), as_float_array("W", W, ndim=2), as_float_array("b", b, ndim=1)
-    dims_match("x", x, 1, "W", W, 0)
-    dims_match("b", b, 0, "W", W, 1)
     return x @ W + b, (x, W)
 
 

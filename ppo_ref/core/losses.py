@@ -10,7 +10,7 @@ logprobs_old (M,), advantages (M,), returns (M,), values_old (M,).
 
 import numpy as np
 
-from .checks import check_loss_args
+from .checks import check_ppo_loss, checked
 from .distributions import entropy, log_prob, log_prob_grads
 from .mlp import mlp_backward, mlp_forward
 
@@ -72,12 +72,12 @@ def policy_loss(mu, log_std, actions, logprobs_old, advantages, clip_coef, ent_c
     (A,), and ``info`` with ``entropy``, ``approx_kl`` = mean((rho - 1) - log rho)
     and ``clipfrac`` = mean(|rho - 1| > eps).
     """
-    logprob = log_prob(actions, mu, log_std)  # (M,)
+    logprob = log_prob.unchecked(actions, mu, log_std)  # (M,)
     logratio = logprob - logprobs_old
     ratio = np.exp(logratio)
     adv = normalize_advantages(advantages) if norm_adv else advantages
     pg_terms, dratio = clipped_surrogate(ratio, adv, clip_coef)
-    ent = entropy(log_std)  # the same for every state, so mean(entropy) = entropy
+    ent = entropy.unchecked(log_std)  # the same for every state, so mean(entropy) = entropy
     dlogprob = dratio * ratio / mu.shape[0]  # dL/dlogprob = dL/drho * rho, as rho = exp(logprob - logprob_old)
     dlp_dmu, dlp_dlog_std = log_prob_grads(actions, mu, log_std)  # (M, A) each
     dlog_std = dlogprob @ dlp_dlog_std - ent_coef  # d entropy / d log_std = 1 per dim
@@ -92,6 +92,23 @@ def value_loss(v, values_old, returns, clip_coef, vf_coef, clip_vloss):
     return 0.5 * v_terms.mean(), (vf_coef * 0.5 / v.shape[0]) * dv_terms
 
 
+def loss_at_outputs(params, obs, actions, logprobs_old, advantages, returns, values_old,
+                    clip_coef, ent_coef, vf_coef, clip_vloss, norm_adv):
+    """The networks' forward passes and the total loss, with its gradient at the
+    networks' outputs: ``(loss, info, (dmu, pi_cache), (dv, v_cache), dlog_std)``,
+    dmu = dL/dmu (M, A), dv = dL/dV (M, 1), the caches of core.mlp.mlp_forward to
+    backpropagate them through each network, dlog_std = dL/dlog_std (A,)."""
+    mu, pi_cache = mlp_forward.unchecked(params, "pi", obs)  # (M, A)
+    pg_loss, ent, dmu, dlog_std, info = policy_loss(mu, params["log_std"], actions, logprobs_old, advantages,
+                                                    clip_coef, ent_coef, norm_adv)
+    v, v_cache = mlp_forward.unchecked(params, "v", obs)  # (M, 1)
+    v_loss, dv = value_loss(v[:, 0], values_old, returns, clip_coef, vf_coef, clip_vloss)
+    info = {"pg_loss": float(pg_loss), "v_loss": float(v_loss), **info}
+    loss = float(pg_loss - ent_coef * ent + vf_coef * v_loss)
+    return loss, info, (dmu, pi_cache), (dv[:, None], v_cache), dlog_std
+
+
+@checked(check_ppo_loss)
 def ppo_loss(params, obs, actions, logprobs_old, advantages, returns, values_old, *,
              clip_coef=0.2, ent_coef=0.0, vf_coef=0.5, clip_vloss=True, norm_adv=True):
     """Total loss ``L = L_pi - ent_coef * mean(entropy) + vf_coef * L_v`` and ``dL/dparams``.
@@ -99,18 +116,13 @@ def ppo_loss(params, obs, actions, logprobs_old, advantages, returns, values_old
     Returns ``(loss, grads, info)``: ``grads`` by parameter name in backpropagation's order
     (agent.grad_norm_order); ``info``: ``pg_loss``, ``v_loss``, :func:`policy_loss`'s diagnostics.
     """
-    obs, actions = check_loss_args(params, obs, actions, logprobs_old, advantages, returns, values_old,
-                                   clip_coef, ent_coef, vf_coef, norm_adv)
-    mu, pi_cache = mlp_forward(params, "pi", obs)  # (M, A)
-    pg_loss, ent, dmu, dlog_std, info = policy_loss(mu, params["log_std"], actions, logprobs_old, advantages,
-                                                    clip_coef, ent_coef, norm_adv)
-    v, v_cache = mlp_forward(params, "v", obs)  # (M, 1)
-    v_loss, dv = value_loss(v[:, 0], values_old, returns, clip_coef, vf_coef, clip_vloss)
+    loss, info, (dmu, pi_cache), (dv, v_cache), dlog_std = loss_at_outputs(
+        params, obs, actions, logprobs_old, advantages, returns, values_old,
+        clip_coef, ent_coef, vf_coef, clip_vloss, norm_adv)
     grads = mlp_backward(dmu, pi_cache, need_dx=False)[1]
-    grads.update(mlp_backward(dv[:, None], v_cache, need_dx=False)[1])
+    grads.update(mlp_backward(dv, v_cache, need_dx=False)[1])
     grads["log_std"] = dlog_std
-    info = {"pg_loss": float(pg_loss), "v_loss": float(v_loss), **info}
-    return float(pg_loss - ent_coef * ent + vf_coef * v_loss), grads, info
+    return loss, grads, info
 
 
 def explained_variance(values, returns):

@@ -6,6 +6,7 @@ Parameters live in a flat dict of named arrays: an MLP with prefix ``p`` has
 
 import numpy as np
 
+from .checks import check_mlp_forward, checked
 from .layers import linear_backward, linear_forward, orthogonal, tanh_backward, tanh_forward
 
 HIDDEN = (64, 64)
@@ -35,15 +36,18 @@ def mlp_init(rng, prefix, sizes, hidden_gain, output_gain):
     return params
 
 
-def mlp_forward(params, prefix, x):
+@checked(check_mlp_forward)
+def mlp_forward(params, prefix, x, start=0):
     """``h_0 = x``, ``h_{i+1} = tanh(h_i @ W_i + b_i)`` for hidden layers, and a
-    linear last layer. x: (M, in) -> y: (M, out); the cache holds each layer's."""
+    linear last layer. x: (M, in) -> y: (M, out); the cache holds each layer's.
+    ``start``: run the layers from ``start`` on, with ``x`` that layer's input
+    (h_start), for a caller that computed the layers before it another way."""
     n = num_layers(params, prefix)
     caches = []
     h = x
-    for i in range(n):
+    for i in range(start, n):
         w, b = layer_names(prefix, i)
-        h, lin_cache = linear_forward(h, params[w], params[b])
+        h, lin_cache = linear_forward.unchecked(h, params[w], params[b])
         tanh_cache = None
         if i < n - 1:
             h, tanh_cache = tanh_forward(h)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .checks import as_bool_array, as_float_array, real_in_range, same_shape
+from .checks import check_normalize_obs, check_rms_update, check_scale_reward, checked
 
 INIT_COUNT = 1e-4
 NORM_EPS = 1e-8
@@ -29,6 +29,7 @@ def rms_init(shape=()):
     return RunningMeanStd(np.zeros(shape), np.ones(shape), INIT_COUNT)
 
 
+@checked(check_rms_update)
 def rms_update(rms, x):
     """Merge a batch ``x`` of shape (n, *shape) into ``rms``; returns a new RunningMeanStd.
 
@@ -36,9 +37,6 @@ def rms_update(rms, x):
     mean' = mean + delta * count_b / n
     var'  = (var * count + var_b * count_b + delta^2 * count * count_b / n) / n
     """
-    x = as_float_array("x", x, ndim=rms.mean.ndim + 1)
-    if x.shape[1:] != rms.mean.shape:
-        raise ValueError(f"x must have shape (n, *{rms.mean.shape}), got {x.shape}")
     batch_count = x.shape[0]
     batch_mean, batch_var = np.mean(x, axis=0), np.var(x, axis=0)
     delta = batch_mean - rms.mean
@@ -48,6 +46,7 @@ def rms_update(rms, x):
     return RunningMeanStd(mean, m2 / total, total)
 
 
+@checked(check_normalize_obs)
 def normalize_obs(obs, rms):
     """``clip((obs - mean) / sqrt(var + 1e-8), -10, 10)``; obs (..., D)."""
     return np.clip((obs - rms.mean) / np.sqrt(rms.var + NORM_EPS), -OBS_CLIP, OBS_CLIP)
@@ -64,6 +63,7 @@ def reward_scaler_init(num_envs):
     return RewardScaler(np.zeros(num_envs), rms_init())
 
 
+@checked(check_scale_reward)
 def scale_reward(scaler, rewards, dones, gamma):
     """Scale one step of rewards (N,) from N envs; returns ``(scaled, new_scaler)``.
 
@@ -71,11 +71,7 @@ def scale_reward(scaler, rewards, dones, gamma):
     scaled = clip(r_t / sqrt(var_G + 1e-8), -10, 10);
     then G <- 0 for the envs whose episode ended (``dones``), as a new one starts.
     """
-    rewards = as_float_array("rewards", rewards, ndim=1)
-    same_shape("rewards", rewards, "the per-env returns (one per env)", scaler.returns)
-    dones = as_bool_array("dones", dones, rewards.shape)
-    gamma = real_in_range("gamma", gamma, 0.0, 1.0)
     g = rewards + gamma * scaler.returns
-    rms = rms_update(scaler.rms, g)
+    rms = rms_update.unchecked(scaler.rms, g)
     scaled = np.clip(rewards / np.sqrt(rms.var + NORM_EPS), -REWARD_CLIP, REWARD_CLIP)
     return scaled, RewardScaler(np.where(dones, 0.0, g), rms)

@@ -8,7 +8,7 @@ bias-corrected update written as ``torch.optim.Adam`` computes it: eps is added 
 
 import numpy as np
 
-from .checks import float_arrays, int_in_range, real_in_range
+from .checks import check_adam_step, check_clip_grad_norm, check_linear_lr, checked
 
 ADAM_BETA1 = 0.9
 ADAM_BETA2 = 0.999
@@ -23,6 +23,7 @@ def adam_init(params):
             "t": 0}
 
 
+@checked(check_adam_step)
 def adam_step(params, grads, state, lr, beta1=ADAM_BETA1, beta2=ADAM_BETA2, eps=ADAM_EPS):
     """One Adam step, updating ``params`` and ``state`` in place.
 
@@ -31,10 +32,6 @@ def adam_step(params, grads, state, lr, beta1=ADAM_BETA1, beta2=ADAM_BETA2, eps=
     v <- b2 v + (1 - b2) g^2
     p <- p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
     """
-    lr = real_in_range("lr", lr, 0.0)
-    if grads.keys() != params.keys():
-        raise ValueError(f"grads must have the parameter names {sorted(params)}, got {sorted(grads)}")
-    grads = float_arrays("grads", grads, {k: p.shape for k, p in params.items()})
     state["t"] += 1
     t = state["t"]
     for k, p in params.items():
@@ -55,14 +52,11 @@ def global_grad_norm(grads, names=None):
     return float(np.sqrt(total))
 
 
+@checked(check_clip_grad_norm)
 def clip_grad_norm(grads, max_norm, names=None):
     """Scale all gradients by ``min(1, max_norm / (norm + 1e-6))`` (torch's
     ``clip_grad_norm_``). Returns ``(clipped_grads, norm_before_clipping)``.
     ``names``: the order in which the norm sums (default: the dict's order)."""
-    max_norm = real_in_range("max_norm", max_norm, 0.0, low_open=True)
-    if not grads:
-        raise ValueError("grads must hold at least one gradient array, got an empty dict")
-    grads = float_arrays("grads", grads)
     norm = global_grad_norm(grads, names)
     if not np.isfinite(norm):
         raise ValueError(f"grads have a global norm that overflows ({norm}); cannot clip")
@@ -76,9 +70,7 @@ def clip_scale(norm, max_norm):
     return min(1.0, max_norm / (norm + GRAD_NORM_EPS))
 
 
+@checked(check_linear_lr)
 def linear_lr(iteration, num_iterations, lr0):
     """``lr_k = (1 - (k - 1) / K) * lr0`` for iteration k = 1..K (so lr_1 = lr0)."""
-    num_iterations = int_in_range("num_iterations", num_iterations, 1)
-    iteration = int_in_range("iteration", iteration, 1, num_iterations)
-    lr0 = real_in_range("lr0", lr0, 0.0)
     return (1.0 - (iteration - 1.0) / num_iterations) * lr0

@@ -1,16 +1,13 @@
-"""The networks' forward and backward passes without argument checks, with the
-gradients written into given arrays, and both first layers in one product.
-
-The same operations as core/mlp.py and core/agent.py on the same numbers
-(property_tests/test_fast_properties.py checks each bit for bit).
-"""
+"""Both first layers in one product for the rollout, and the networks' backward
+pass writing each gradient into a given array (a view of the optimiser's packed
+buffer); everything else is core/mlp.py's forward pass."""
 
 from functools import lru_cache
 
 import numpy as np
 
 from ppo_ref.core.layers import tanh_backward
-from ppo_ref.core.mlp import layer_names, num_layers
+from ppo_ref.core.mlp import layer_names, mlp_forward
 
 
 @lru_cache(maxsize=None)
@@ -18,26 +15,9 @@ def _names(prefix, n):
     return tuple(layer_names(prefix, i) for i in range(n))
 
 
-def mlp_forward(params, prefix, x, start=0):
-    """core.mlp.mlp_forward from layer ``start`` on (x is then that layer's input)."""
-    names = _names(prefix, num_layers(params, prefix))
-    caches = []
-    h = x
-    for i in range(start, len(names)):
-        w, b = names[i]
-        W = params[w]
-        lin_cache = (h, W)
-        h = h @ W + params[b]
-        tanh_cache = None
-        if i < len(names) - 1:
-            h = tanh_cache = np.tanh(h)
-        caches.append((lin_cache, tanh_cache))
-    return h, (prefix, caches)
-
-
-def mlp_backward(dy, cache, out):
+def mlp_backward_into(dy, cache, out):
     """core.mlp.mlp_backward without dL/dx, writing each parameter's gradient into
-    ``out[name]`` (views of the optimiser's packed gradient buffer)."""
+    ``out[name]``: dW = x.T @ d and db = sum(d) into the buffer, d @ W.T below."""
     prefix, caches = cache
     names = _names(prefix, len(caches))
     d = dy
@@ -50,7 +30,6 @@ def mlp_backward(dy, cache, out):
         np.sum(d, axis=0, out=out[b])
         if i > 0:
             d = d @ W.T
-    return {name: out[name] for pair in reversed(names) for name in pair}
 
 
 def joint_first_layer(params):
@@ -71,6 +50,6 @@ def policy_and_value(params, first, obs):
     W0, b0 = first
     width = params["pi.W0"].shape[1]
     h = np.tanh(obs @ W0 + b0)  # (M, 128): both networks' first hidden layers
-    mu = mlp_forward(params, "pi", h[:, :width], start=1)[0]
-    v = mlp_forward(params, "v", h[:, width:], start=1)[0]
+    mu = mlp_forward.unchecked(params, "pi", h[:, :width], start=1)[0]
+    v = mlp_forward.unchecked(params, "v", h[:, width:], start=1)[0]
     return mu, v[:, 0]

@@ -4,6 +4,6 @@
 - golden.py  writing the golden vectors and their index.json
 - format.py  their on-disk format, read back with every file treated as untrusted
 - check.py   ``ppo-ref check-port``: a port's outputs against the vectors
-- float32.py the cases computed in float32: the measurement behind ``check-port --float32``
+- measure.py the core computing the cases in float32: the measurement behind ``check-port --float32``
 - export.py  ``ppo-ref export-torch``: a checkpoint as CleanRL's Agent state dict
 """

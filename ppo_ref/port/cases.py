@@ -18,17 +18,14 @@ from typing import Callable
 import numpy as np
 
 from ppo_ref.core.agent import grad_norm_order, init_params, param_names, policy_mean, value
-from ppo_ref.config import Config, validate
 from ppo_ref.core.distributions import entropy, log_prob, log_prob_grads
 from ppo_ref.core.gae import gae
 from ppo_ref.core.losses import ppo_loss
 from ppo_ref.core.optim import adam_step, clip_grad_norm
-from ppo_ref.update import update_with_permutations
+from ppo_ref.engines import REFERENCE
+from ppo_ref.update import LossOptions, update_with_permutations
 
 OBS_DIM, ACT_DIM = 5, 3
-# The loss's and the update's names for a batch's log-probs and values (the
-# ppo_update case's index lists them as batch/logprobs and batch/values).
-OLD_NAMES = {"logprobs": "logprobs_old", "values": "values_old"}
 LOSS_CONFIG = {"clip_coef": 0.2, "ent_coef": 0.01, "vf_coef": 0.5, "clip_vloss": True, "norm_adv": True}
 INFO_MEANINGS = {
     "pg_loss": "policy loss L_pi = mean(max(-A rho, -A clip(rho, 1 - clip_coef, 1 + clip_coef)))",
@@ -109,9 +106,9 @@ def _batch(rng, params, n, size):
     return {
         "obs": (obs, f"normalised observations, ({size}, D)"),
         "actions": (actions, f"unclipped sampled actions, ({size}, A)"),
-        "logprobs": (log_prob(actions, mu, params["log_std"]) + rng.normal(0.0, 0.3, n),
-                     f"log-probs of the actions under the policy that collected them, ({size},)"),
-        "values": (values, f"values V(s) of the policy that collected them, ({size},)"),
+        "logprobs_old": (log_prob(actions, mu, params["log_std"]) + rng.normal(0.0, 0.3, n),
+                         f"log-probs of the actions under the policy that collected them, ({size},)"),
+        "values_old": (values, f"values V(s) of the policy that collected them, ({size},)"),
         "advantages": (rng.normal(0.5, 2.0, n), f"GAE advantages before normalisation, ({size},)"),
         "returns": (values + rng.normal(0.0, 1.0, n), f"returns R = A + V, ({size},)"),
     }
@@ -202,7 +199,7 @@ def _loss_inputs(rng):
     params = _params(rng)
     b = _batch(rng, params, 8, "M")
     return (_named("params", params, "parameters")
-            + [(OLD_NAMES.get(k, k), arr, meaning) for k, (arr, meaning) in b.items()]
+            + [(k, arr, meaning) for k, (arr, meaning) in b.items()]
             + _loss_options())
 
 
@@ -261,16 +258,15 @@ def _update_inputs(rng):
 
 def _update_outputs(x):
     perms = x["permutations"]
-    B = x["batch/obs"].shape[0]
-    cfg = validate(Config(
-        num_envs=1, num_steps=B, num_minibatches=int(x["num_minibatches"]), update_epochs=int(x["update_epochs"]),
-        max_grad_norm=float(x["max_grad_norm"]), reference_core=True, **{k: x[k].item() for k in LOSS_CONFIG}))
-    if perms.shape != (cfg.update_epochs, B):
-        raise ValueError(f"permutations must have shape (update_epochs, B) = {(cfg.update_epochs, B)}, "
-                         f"got {perms.shape}")
+    B, epochs, minibatches = x["batch/obs"].shape[0], int(x["update_epochs"]), int(x["num_minibatches"])
+    if perms.shape != (epochs, B):
+        raise ValueError(f"permutations must have shape (update_epochs, B) = {(epochs, B)}, got {perms.shape}")
+    if minibatches < 1 or B % minibatches:
+        raise ValueError(f"num_minibatches ({minibatches}) must divide the batch size B ({B})")
     params, opt = sub(x, "params"), {"m": sub(x, "m"), "v": sub(x, "v"), "t": int(x["t"])}
-    batch = {OLD_NAMES.get(k, k): v for k, v in sub(x, "batch").items()}
-    info = update_with_permutations(cfg, params, opt, batch, float(x["lr"]), perms)
+    info = update_with_permutations(params, opt, sub(x, "batch"), float(x["lr"]), perms, REFERENCE,
+                                    LossOptions(**{k: x[k].item() for k in LOSS_CONFIG}), B // minibatches,
+                                    float(x["max_grad_norm"]))
     return (_named("params_after", params, "parameters after the update")
             + _named("m_after", opt["m"], "Adam first moment after the update")
             + _named("v_after", opt["v"], "Adam second moment after the update")

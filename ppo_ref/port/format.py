@@ -29,7 +29,7 @@ import numpy as np
 from ppo_ref.npzio import NpzError, read_npz
 
 FORMAT = "ppo_ref-golden"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 INDEX_NAME = "index.json"
 ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can hold
 DTYPES = {"float64": np.dtype("<f8"), "int64": np.dtype("<i8"), "bool": np.dtype("|b1")}

@@ -258,7 +258,7 @@ def _check_complete(path, arrays, expect):
 def load_policy(path):
     """(config, params, frozen obs statistics) from a checkpoint or run directory."""
     arrays = load(path)
-    cfg = Config(**from_json_array(arrays["config"]))
+    cfg = Config.from_dict(from_json_array(arrays["config"]))
     params = subdict(arrays, "params")
     obs_rms = RunningMeanStd(arrays["obs_rms/mean"], arrays["obs_rms/var"], float(arrays["obs_rms/count"]))
     return cfg, params, obs_rms
@@ -315,7 +315,7 @@ def state_to_arrays(cfg, state, sim_states):
 
 def state_from_arrays(arrays):
     """The inverse of :func:`state_to_arrays`: (config, TrainState, sim_states or None)."""
-    cfg = Config(**from_json_array(arrays["config"]))
+    cfg = Config.from_dict(from_json_array(arrays["config"]))
     rngs = {}
     for name in RNG_NAMES:
         g = np.random.Generator(np.random.PCG64())

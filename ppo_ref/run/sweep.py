@@ -124,7 +124,7 @@ def plan(env_ids, seeds, vary=None, base=None):
             assignment = dict(zip(vary, values))
             for seed in seeds:
                 name = f"{env_id}__{variant_name(assignment)}__seed{seed}"
-                runs.append((name, Config(**{**base, **assignment, "env_id": env_id, "seed": seed})))
+                runs.append((name, Config.from_dict({**base, **assignment, "env_id": env_id, "seed": seed})))
     names = [n for n, _ in runs]
     if len(set(names)) != len(names):
         raise SweepError("the grid names the same run twice (an env id or a value given twice)")
@@ -185,7 +185,7 @@ def run_one(name, cfg_dict, out, files, sent, progress, callback=None):
     else:
         run_dir = staging_dir(out, name)
         try:
-            run_status(run_dir, Config(**cfg_dict))
+            run_status(run_dir, Config.from_dict(cfg_dict))
         except (SweepError, CheckpointError):  # staged by another sweep into the same --out path
             shutil.rmtree(run_dir, ignore_errors=True)
         if sent and checkpoint_iteration(run_dir)[0] < sent_iteration(sent):
@@ -202,7 +202,7 @@ def run_one(name, cfg_dict, out, files, sent, progress, callback=None):
     if os.path.isfile(os.path.join(run_dir, ckpt.CHECKPOINT_NAME)):
         state = train(resume=run_dir, progress=False, log=quiet, callback=on_iteration)
     else:
-        cfg = Config(**{**cfg_dict, "run_dir": run_dir})
+        cfg = Config.from_dict({**cfg_dict, "run_dir": run_dir})
         state = train(cfg, progress=False, log=quiet, callback=on_iteration)
     result = {"name": name, "node": node, "global_step": state.global_step, "numerics": numerics.record()}
     if files == "return":
