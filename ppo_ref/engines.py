@@ -8,7 +8,6 @@ tests/test_engines.py trains both ways and compares every parameter, moment,
 statistic and metric.
 """
 
-import dataclasses
 from typing import Callable, Protocol
 
 import numpy as np
@@ -73,7 +72,7 @@ class ReferenceLearner:
     def loss_and_grads(self, options, mb):
         loss, self.grads, info = ppo_loss(self.params, mb["obs"], mb["actions"], mb["logprobs_old"],
                                           mb["advantages"], mb["returns"], mb["values_old"],
-                                          **dataclasses.asdict(options))
+                                          **vars(options))
         return loss, self.grads, info
 
     def step(self, scale, lr):

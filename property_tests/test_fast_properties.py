@@ -11,6 +11,7 @@ from ppo_ref.core import agent, distributions, losses, mlp, normalization, optim
 from ppo_ref.core.mlp import HIDDEN
 from ppo_ref.engines import REFERENCE
 from ppo_ref.fast import FAST, loss, nets, stats
+from ppo_ref.fast import adam as fast_adam
 from ppo_ref.fast.adam import PackedAdam
 from ppo_ref.update import LossOptions
 
@@ -96,9 +97,12 @@ def test_loss_into_the_packed_buffer_is_the_cores(case, clip_coef, ent_coef, vf_
     assert list(result[1]) == agent.grad_norm_order(params)
 
 
-@given(agents(max_rows=1), st.lists(st.tuples(st.floats(0.0, 1.0), st.floats(0.0, 1e-2)), min_size=1, max_size=6))
-def test_packed_adam_is_adam_step(case, steps):
-    """Several steps with clipping scales and learning rates, from a state with moments."""
+@given(agents(max_rows=1), st.lists(st.tuples(st.floats(0.0, 1.0), st.floats(0.0, 1e-2)), min_size=1, max_size=6),
+       st.sampled_from([1, 7, 64, fast_adam.CHUNK]))
+def test_packed_adam_is_adam_step(case, steps, chunk):
+    """Several steps with clipping scales and learning rates, from a state with
+    moments, with the buffer stepped in blocks of ``chunk`` elements (blocks that
+    split parameter arrays, and one block for all)."""
     params, _, rng = case
     opt = optim.adam_init(params)
     for k, p in params.items():
@@ -106,7 +110,11 @@ def test_packed_adam_is_adam_step(case, steps):
         opt["v"][k][...] = rng.normal(0.0, 1e-3, p.shape) ** 2
     ref_params, ref_opt = {k: p.copy() for k, p in params.items()}, {
         "m": {k: a.copy() for k, a in opt["m"].items()}, "v": {k: a.copy() for k, a in opt["v"].items()}, "t": 0}
-    adam = PackedAdam(params, opt)
+    default, fast_adam.CHUNK = fast_adam.CHUNK, chunk
+    try:
+        adam = PackedAdam(params, opt)
+    finally:
+        fast_adam.CHUNK = default
     for scale, lr in steps:
         grads = {k: rng.normal(size=p.shape) for k, p in params.items()}
         for k in grads:

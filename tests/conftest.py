@@ -43,7 +43,14 @@ def random_params():
     return make
 
 
-GOLDEN_DIR = os.path.join(os.path.dirname(__file__), "golden")
+GOLDEN_DIR = os.path.join(os.path.dirname(__file__), "golden")  # the committed golden vectors, for every test
+
+
+def golden_inputs(name):
+    """The inputs of the committed golden case ``name``, by array name."""
+    case = next(c for c in read_index(GOLDEN_DIR)["cases"] if c["name"] == name)
+    arrays = load_case(GOLDEN_DIR, case)
+    return {a["name"]: arrays[a["name"]] for a in case["arrays"] if a["role"] == "input"}
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +77,29 @@ def check_port_cli(capsys):
     return run
 
 
+def assert_same_state(a, b):
+    """Two TrainStates alike bit for bit: parameters, Adam state, both normalisers,
+    the reward scaler's returns, the observations acted on next and every generator."""
+    assert list(a.params) == list(b.params)
+    for k in b.params:
+        np.testing.assert_array_equal(a.params[k], b.params[k], err_msg=k)
+        np.testing.assert_array_equal(a.opt["m"][k], b.opt["m"][k], err_msg=f"m {k}")
+        np.testing.assert_array_equal(a.opt["v"][k], b.opt["v"][k], err_msg=f"v {k}")
+    assert a.opt["t"] == b.opt["t"]
+    for rms_a, rms_b in ((a.obs_rms, b.obs_rms), (a.reward_scaler.rms, b.reward_scaler.rms)):
+        np.testing.assert_array_equal(rms_a.mean, rms_b.mean)
+        np.testing.assert_array_equal(rms_a.var, rms_b.var)
+        assert rms_a.count == rms_b.count
+    np.testing.assert_array_equal(a.reward_scaler.returns, b.reward_scaler.returns)
+    np.testing.assert_array_equal(a.next_obs, b.next_obs)
+    for name in b.rngs:
+        assert a.rngs[name].bit_generator.state == b.rngs[name].bit_generator.state, name
+
+
+def quiet(line):
+    """``log=`` for a run whose lines no test reads."""
+
+
 def train_tiny(run_dir, env_id="Hopper-v4", **config):
     """One iteration of 256 steps (4 minibatches, one epoch) into ``run_dir``: a real
     run directory, with a checkpoint, in about a second. Returns the TrainState."""
@@ -78,4 +108,4 @@ def train_tiny(run_dir, env_id="Hopper-v4", **config):
 
     cfg = Config(env_id=env_id, total_timesteps=256, num_steps=256, num_minibatches=4, update_epochs=1,
                  run_dir=str(run_dir), **config)
-    return train(cfg, progress=False, log=lambda s: None)
+    return train(cfg, progress=False, log=quiet)

@@ -33,12 +33,14 @@ from ppo_ref.testing import FLOAT64_RTOL, rel_error
 from ppo_ref.engines import REFERENCE
 from ppo_ref.update import LossOptions, update_with_permutations
 
+from conftest import GOLDEN_DIR
+
 pytestmark = pytest.mark.subprocess
 
 ROOT = pathlib.Path(__file__).parent.parent
 PORT_PATH = ROOT / "examples" / "jax_port" / "port.py"
 WORKER_PATH = ROOT / "tests" / "crosscheck_jax.py"
-GOLDEN = ROOT / "tests" / "golden"
+GOLDEN = pathlib.Path(GOLDEN_DIR)
 JAX_ENV = {**os.environ, "JAX_PLATFORMS": "cpu"}
 
 OBS_DIM, ACT_DIM = 5, 3

@@ -15,26 +15,20 @@ from ppo_ref.core.optim import adam_init
 from ppo_ref.engines import REFERENCE, ReferenceLearner
 from ppo_ref.fast import FAST, FastLearner
 from ppo_ref.port.cases import LOSS_CONFIG, sub
-from ppo_ref.port.format import load_case, read_index
 from ppo_ref.train import train
 from ppo_ref.update import LossOptions, update_with_permutations
 
+from conftest import assert_same_state, golden_inputs, quiet
+
 pytestmark = pytest.mark.env
 
-GOLDEN = "tests/golden"
 SHORT_HOPPER = "ppo_ref_tests/Hopper-limit40-v4"
 HOPPER_LIMIT = 40
 VARYING_METRICS = ("wall_time", "steps_per_second")
 
 
-def _golden_inputs(name):
-    case = next(c for c in read_index(GOLDEN)["cases"] if c["name"] == name)
-    arrays = load_case(GOLDEN, case)
-    return {a["name"]: arrays[a["name"]] for a in case["arrays"] if a["role"] == "input"}
-
-
 def test_the_golden_loss_case_on_both_engines():
-    x = _golden_inputs("ppo_loss")
+    x = golden_inputs("ppo_loss")
     options = LossOptions(**{k: x[k].item() for k in LOSS_CONFIG})
     params = sub(x, "params")
     mb = {k: x[k] for k in ("obs", "actions", "logprobs_old", "advantages", "returns", "values_old")}
@@ -50,7 +44,7 @@ def test_the_golden_loss_case_on_both_engines():
 
 
 def test_the_golden_update_case_on_both_engines():
-    x = _golden_inputs("ppo_update")
+    x = golden_inputs("ppo_update")
     perms = x["permutations"]
     settings = {"loss": LossOptions(**{k: x[k].item() for k in LOSS_CONFIG}),
                 "minibatch_size": perms.shape[1] // int(x["num_minibatches"]),
@@ -97,7 +91,7 @@ def _train_both_ways(tmp_path, monkeypatch, **config):
 
 def _train_and_read(run_dir, **config):
     """``(state, metrics rows without the timing columns, episodes rows)`` of a run."""
-    state = train(Config(run_dir=str(run_dir), **config), progress=False, log=lambda s: None)
+    state = train(Config(run_dir=str(run_dir), **config), progress=False, log=quiet)
     with open(run_dir / "metrics.csv", newline="") as f:
         metrics = [{k: v for k, v in row.items() if k not in VARYING_METRICS} for row in csv.DictReader(f)]
     with open(run_dir / "episodes.csv", newline="") as f:
@@ -108,20 +102,7 @@ def _assert_identical(fast, ref):
     (s_fast, m_fast, e_fast), (s_ref, m_ref, e_ref) = fast, ref
     assert m_fast == m_ref and len(m_ref) == 3
     assert e_fast == e_ref
-    assert list(s_fast.params) == list(s_ref.params)
-    for k in s_ref.params:
-        np.testing.assert_array_equal(s_fast.params[k], s_ref.params[k], err_msg=k)
-        np.testing.assert_array_equal(s_fast.opt["m"][k], s_ref.opt["m"][k], err_msg=k)
-        np.testing.assert_array_equal(s_fast.opt["v"][k], s_ref.opt["v"][k], err_msg=k)
-    assert s_fast.opt["t"] == s_ref.opt["t"]
-    for rms_fast, rms_ref in ((s_fast.obs_rms, s_ref.obs_rms), (s_fast.reward_scaler.rms, s_ref.reward_scaler.rms)):
-        np.testing.assert_array_equal(rms_fast.mean, rms_ref.mean)
-        np.testing.assert_array_equal(rms_fast.var, rms_ref.var)
-        assert rms_fast.count == rms_ref.count
-    np.testing.assert_array_equal(s_fast.reward_scaler.returns, s_ref.reward_scaler.returns)
-    np.testing.assert_array_equal(s_fast.next_obs, s_ref.next_obs)
-    for name in s_ref.rngs:
-        assert s_fast.rngs[name].bit_generator.state == s_ref.rngs[name].bit_generator.state
+    assert_same_state(s_fast, s_ref)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

@@ -18,6 +18,8 @@ from ppo_ref.core.normalization import normalize_obs
 from ppo_ref.testing import FLOAT64_RTOL, rel_error
 from ppo_ref.train import train
 
+from conftest import quiet
+
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
@@ -25,7 +27,7 @@ def run_dir(tmp_path_factory):
     and observation statistics in a real checkpoint."""
     path = tmp_path_factory.mktemp("export") / "run"
     cfg = Config(total_timesteps=64, num_steps=64, num_minibatches=2, update_epochs=1, run_dir=str(path))
-    train(cfg, progress=False, log=lambda s: None)
+    train(cfg, progress=False, log=quiet)
     return path
 
 

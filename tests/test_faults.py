@@ -12,6 +12,8 @@ from ppo_ref.envs.make import check_spaces
 from ppo_ref.finite import NonFiniteError
 from ppo_ref.train import train
 
+from conftest import quiet
+
 pytestmark = pytest.mark.env
 
 
@@ -48,7 +50,7 @@ def test_non_finite_input_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_p
         cfg = Config(env_id=env_id, total_timesteps=4 * 128, num_steps=128, num_minibatches=2,
                      update_epochs=1, checkpoint_every=1, run_dir=str(tmp_path / "run"))
         with pytest.raises(NonFiniteError, match=f"non-finite {name} at iteration 3"):
-            train(cfg, progress=False, log=lambda s: None)
+            train(cfg, progress=False, log=quiet)
     finally:
         gym.registry.pop(env_id)
     saved = ckpt.load(tmp_path / "run")
@@ -114,7 +116,7 @@ def test_non_finite_loss_or_gradient_stops_the_run_with_the_last_good_checkpoint
     per_iteration = cfg.num_minibatches * cfg.update_epochs
     fault_in_loss(monkeypatch, 2 * per_iteration + 5, corrupt)
     with pytest.raises(NonFiniteError, match=message):
-        train(cfg, progress=False, log=lambda s: None)
+        train(cfg, progress=False, log=quiet)
     saved = ckpt.load(tmp_path / "run")
     assert int(saved["iteration"]) == 2
     assert all(np.isfinite(a).all() for k, a in saved.items() if a.dtype.kind == "f")
@@ -137,7 +139,7 @@ def test_non_finite_parameter_stops_the_run_naming_it(tmp_path, monkeypatch):
     cfg = Config(total_timesteps=4 * 128, num_steps=128, num_minibatches=4, update_epochs=2, checkpoint_every=1,
                  run_dir=str(tmp_path / "run"))
     with pytest.raises(NonFiniteError, match=r"non-finite parameter (pi|v)\.\w+ at iteration 3"):
-        train(cfg, progress=False, log=lambda s: None)
+        train(cfg, progress=False, log=quiet)
     saved = ckpt.load(tmp_path / "run")
     assert int(saved["iteration"]) == 2
     assert all(np.isfinite(a).all() for k, a in saved.items() if a.dtype.kind == "f")

@@ -29,7 +29,8 @@ from ppo_ref.port.cases import CASES as GOLDEN_CASES, LOSS_CONFIG, LOSS_OPTION_M
 from ppo_ref.port.format import FORMAT_VERSION, INDEX_NAME, load_case, read_index
 from ppo_ref.testing import FLOAT64_RTOL, rel_error
 
-GOLDEN_DIR = os.path.join(os.path.dirname(__file__), "golden")
+from conftest import GOLDEN_DIR
+
 CASES = {case.name: case for case in GOLDEN_CASES}
 
 

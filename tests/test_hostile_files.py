@@ -32,11 +32,10 @@ from ppo_ref.npzio import write_npz_atomic
 from ppo_ref.port.format import INDEX_NAME, load_case, read_index
 from ppo_ref.run import checkpoint as ckpt
 
-from conftest import train_tiny
+from conftest import GOLDEN_DIR, train_tiny
 
 pytestmark = pytest.mark.subprocess
 
-GOLDEN_DIR = os.path.join(os.path.dirname(__file__), "golden")
 HUGE = (200_000, 200_000)
 BOMB_BYTES = 700_000_000
 MARGIN = 1_000_000

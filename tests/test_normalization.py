@@ -16,6 +16,7 @@ properties, in property_tests/test_normalizer_properties.py.
 """
 
 import numpy as np
+import pytest
 
 from ppo_ref.core.normalization import (normalize_obs, reward_scaler_init, rms_init, rms_update, RunningMeanStd,
                                    scale_reward)
@@ -139,3 +140,18 @@ def test_one_row_updates_equal_gymnasiums_merge_bit_for_bit(rng):
             np.testing.assert_array_equal(rms.mean, mean)
             np.testing.assert_array_equal(rms.var, var)
             assert rms.count == count
+
+
+@pytest.mark.parametrize("rows", [2, 3, 7, 64])
+def test_multi_row_updates_equal_gymnasiums_merge_bit_for_bit(rng, rows):
+    """Several envs merge several rows a step: rms_update spells np.mean and np.var
+    out as sums, and must give gymnasium's merge (which calls them) bit for bit."""
+    rms = rms_init((4,))
+    mean, var, count = rms.mean, rms.var, rms.count
+    for _ in range(50):
+        x = rng.normal([5.0, -2.0, 0.0, 1e4], [3.0, 0.1, 1e3, 1.0], size=(rows, 4))
+        rms = rms_update(rms, x)
+        mean, var, count = _gymnasium_merge(RunningMeanStd(mean, var, count), x)
+        np.testing.assert_array_equal(rms.mean, mean)
+        np.testing.assert_array_equal(rms.var, var)
+        assert rms.count == count

@@ -19,7 +19,8 @@ from ppo_ref.port.cases import CASES
 from ppo_ref.port.check import FLOAT32_MARGIN, FLOAT32_NUDGE_MARGIN, FLOAT32_TOL, check_port, port_report
 from ppo_ref.port.format import load_case, read_index
 
-GOLDEN_DIR = os.path.join(os.path.dirname(__file__), "golden")
+from conftest import GOLDEN_DIR
+
 PORTING_MD = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "porting.md")
 
 

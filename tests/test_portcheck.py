@@ -16,7 +16,8 @@ import pytest
 from ppo_ref.port.format import GoldenError, load_case, read_index
 from ppo_ref.port.check import DEFAULT_RTOL, PortMismatch, check_port, compare, port_report
 
-GOLDEN_DIR = os.path.join(os.path.dirname(__file__), "golden")
+from conftest import GOLDEN_DIR
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLE = os.path.join(ROOT, "tests", "port_example.py")
 EXAMPLE_CASES = ("gaussian", "gae_bootstrap", "gae_no_bootstrap")

@@ -15,6 +15,8 @@ import pytest
 from ppo_ref.config import Config
 from ppo_ref.train import train
 
+from conftest import quiet
+
 SEED = 1
 THRESHOLD = 250.0
 LAST_EPISODES = 20
@@ -23,7 +25,7 @@ LAST_EPISODES = 20
 @pytest.mark.slow
 def test_humanoid_learns_within_100k_steps(tmp_path):
     cfg = Config(env_id="Humanoid-v4", total_timesteps=100_000, seed=SEED, run_dir=str(tmp_path / "run"))
-    train(cfg, progress=False, log=lambda s: None)
+    train(cfg, progress=False, log=quiet)
     with open(tmp_path / "run" / "episodes.csv", newline="") as f:
         returns = [float(row["return"]) for row in csv.DictReader(f)]
     assert len(returns) >= LAST_EPISODES

@@ -18,6 +18,8 @@ from ppo_ref.run import checkpoint as ckpt
 from ppo_ref.run.sweep import SweepError, parse_seeds, parse_vary, plan, progress_line, run_dirs_of, sweep
 from ppo_ref.train import train
 
+from conftest import quiet
+
 pytestmark = pytest.mark.env
 
 TINY = ["--total-timesteps", "512", "--num-steps", "256", "--num-minibatches", "4", "--update-epochs", "1"]
@@ -100,7 +102,7 @@ def test_a_run_whose_worker_is_killed_is_retried_from_its_checkpoint(local_ray, 
     assert marker.exists()
 
     alone = train(Config(env_id="Hopper-v4", seed=1, run_dir=str(tmp_path / "alone"), **HOPPER),
-                  progress=False, log=lambda s: None)
+                  progress=False, log=quiet)
     arrays = ckpt.load(out / "Hopper-v4__base__seed1")
     assert int(arrays["iteration"]) == 4
     worker = ckpt.from_json_array(arrays["versions"])["numerics"]

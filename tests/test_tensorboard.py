@@ -12,6 +12,8 @@ from ppo_ref.config import Config, ConfigError
 from ppo_ref.run.runlog import read_csv
 from ppo_ref.train import train
 
+from conftest import quiet
+
 pytestmark = pytest.mark.env
 
 event_accumulator = pytest.importorskip(
@@ -42,7 +44,7 @@ def f32(x):
 def run_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("tb") / "run"
     train(Config(env_id="Hopper-v5", total_timesteps=3 * 256, num_steps=256, num_minibatches=4, update_epochs=1,
-                 tensorboard=True, run_dir=str(path)), progress=False, log=lambda s: None)
+                 tensorboard=True, run_dir=str(path)), progress=False, log=quiet)
     return path
 
 
@@ -88,7 +90,7 @@ def test_without_the_extra_one_line_says_how_to_install_it(tmp_path, monkeypatch
         monkeypatch.setitem(sys.modules, name, None)  # as if it were not installed
     with pytest.raises(ConfigError, match=r"pip install 'ppo_ref\[tensorboard\]'"):
         train(Config(env_id="Hopper-v5", total_timesteps=256, num_steps=256, num_minibatches=4, tensorboard=True,
-                     run_dir=str(tmp_path / "r")), progress=False, log=lambda s: None)
+                     run_dir=str(tmp_path / "r")), progress=False, log=quiet)
     assert not os.path.exists(tmp_path / "r")
 
 
@@ -104,8 +106,8 @@ def test_a_resumed_run_reads_back_like_its_csvs(tmp_path):
             raise RuntimeError("simulated crash")
 
     with pytest.raises(RuntimeError, match="simulated crash"):
-        train(cfg, progress=False, log=lambda s: None, callback=crash)
-    train(resume=str(tmp_path / "run"), progress=False, log=lambda s: None)
+        train(cfg, progress=False, log=quiet, callback=crash)
+    train(resume=str(tmp_path / "run"), progress=False, log=quiet)
     check_against_csvs(read_events(tmp_path / "run"), tmp_path / "run")
 
 

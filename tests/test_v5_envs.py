@@ -11,6 +11,8 @@ from ppo_ref.config import Config
 from ppo_ref.run import checkpoint as ckpt
 from ppo_ref.train import train
 
+from conftest import assert_same_state, quiet
+
 pytestmark = pytest.mark.env
 
 V5_ENVS = ("Ant-v5", "HalfCheetah-v5", "Hopper-v5", "Humanoid-v5", "HumanoidStandup-v5",
@@ -32,21 +34,20 @@ def test_v5_env_trains_and_resumes_bit_for_bit(tmp_path, env_id):
         return Config(env_id=env_id, seed=3, num_envs=2, num_steps=32, total_timesteps=4 * 64, num_minibatches=2,
                       update_epochs=1, checkpoint_every=2, run_dir=str(tmp_path / name))
 
-    full = train(cfg("full"), progress=False, log=lambda s: None)
+    full = train(cfg("full"), progress=False, log=quiet)
 
     def crash(state):
         if state.iteration == 3:
             raise RuntimeError("simulated crash")
 
     with pytest.raises(RuntimeError, match="simulated crash"):
-        train(cfg("part"), progress=False, log=lambda s: None, callback=crash)
+        train(cfg("part"), progress=False, log=quiet, callback=crash)
     assert int(ckpt.load(tmp_path / "part")["iteration"]) == 2
     assert bool(ckpt.load(tmp_path / "part")["envs/has_sim_state"])
-    resumed = train(resume=str(tmp_path / "part"), progress=False, log=lambda s: None)
+    resumed = train(resume=str(tmp_path / "part"), progress=False, log=quiet)
 
     assert resumed.iteration == full.iteration == 4
-    for k in full.params:
-        np.testing.assert_array_equal(full.params[k], resumed.params[k], err_msg=k)
+    assert_same_state(full, resumed)
     assert read_rows(tmp_path / "full" / "episodes.csv") == read_rows(tmp_path / "part" / "episodes.csv")
     full_metrics = [r[:2] + r[4:] for r in read_rows(tmp_path / "full" / "metrics.csv")]
     assert full_metrics == [r[:2] + r[4:] for r in read_rows(tmp_path / "part" / "metrics.csv")]

@@ -38,7 +38,8 @@ def rms_update(rms, x):
     var'  = (var * count + var_b * count_b + delta^2 * count * count_b / n) / n
     """
     batch_count = x.shape[0]
-    batch_mean, batch_var = np.mean(x, axis=0), np.var(x, axis=0)
+    batch_mean = x.sum(axis=0) / batch_count  # np.mean, the same operations
+    batch_var = np.square(x - batch_mean).sum(axis=0) / batch_count  # np.var with ddof 0, the same operations
     delta = batch_mean - rms.mean
     total = rms.count + batch_count
     mean = rms.mean + delta * batch_count / total
