@@ -15,12 +15,9 @@ import typing
 import numpy as np
 
 from ppo_ref import __version__, numerics
-from ppo_ref.run.checkpoint import CheckpointError
 from ppo_ref.config import HOW_TO_RUN, Config, ConfigError
-from ppo_ref.envs.errors import EnvError
-from ppo_ref.port.format import GoldenError
+from ppo_ref.errors import UserError
 from ppo_ref.fast.split import UpdateWorkerError
-from ppo_ref.run.sweep import SweepError
 
 
 def _flag(name):
@@ -194,7 +191,7 @@ def main(argv=None):
     try:
         _choose_numerics(args, argv)
         return args.func(args)
-    except (ConfigError, EnvError, CheckpointError, GoldenError, SweepError, UpdateWorkerError) as err:
+    except (UserError, UpdateWorkerError) as err:
         parser.exit(2, f"ppo-ref: error: {err}\n")
     except OSError as err:  # a file that cannot be read or written, or a run directory already in use
         parser.exit(2, f"ppo-ref: error: {err.strerror}: {err.filename}\n" if err.filename else f"ppo-ref: error: {err}\n")

@@ -25,6 +25,7 @@ import numpy as np
 
 from ppo_ref import __version__, numerics
 from ppo_ref.config import DTYPES, Config
+from ppo_ref.errors import UserError
 from ppo_ref.core.normalization import RewardScaler, RunningMeanStd
 from ppo_ref.npzio import NpzError, read_npz, write_npz_atomic
 from ppo_ref.state import RNG_NAMES, TrainState
@@ -34,7 +35,7 @@ FORMAT_VERSION = 1
 CHECKPOINT_NAME = "checkpoint.npz"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """A file cannot be used as a ppo_ref checkpoint; the message says why."""
 
 

@@ -12,6 +12,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from ppo_ref.errors import import_optional
 from ppo_ref.run.checkpoint import CheckpointError
 from ppo_ref.run.runlog import read_csv
 
@@ -67,10 +68,7 @@ def plot(run_dirs, out_dir, points=100):
     """One PNG per env (and truncation setting): the mean over seeds of the
     trailing-100-episode return against steps, with the min-max band. Returns the
     paths written."""
-    try:
-        import matplotlib
-    except ImportError:
-        raise CheckpointError("ppo-ref plot needs matplotlib: pip install 'ppo_ref[plot]'") from None
+    matplotlib = import_optional("matplotlib", "ppo-ref plot", "plot")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -32,8 +32,8 @@ import time
 import typing
 
 from ppo_ref import numerics
-from ppo_ref.config import Config, ConfigError, validate
-from ppo_ref.envs.errors import EnvError
+from ppo_ref.config import Config, validate
+from ppo_ref.errors import UserError, import_optional
 from ppo_ref.npzio import write_bytes_atomic
 from ppo_ref.run import checkpoint as ckpt
 from ppo_ref.run.checkpoint import CheckpointError
@@ -42,10 +42,9 @@ SPEC_NAME = "sweep.json"
 SPEC_FORMAT = "ppo_ref-sweep"
 MAX_RETRIES = 3  # Ray's retries of a run whose worker process or node dies
 GRID_FIELDS = ("env_id", "seed", "run_dir")  # set by the sweep itself, not by --vary
-USER_ERRORS = (ConfigError, EnvError, CheckpointError)
 
 
-class SweepError(ValueError):
+class SweepError(UserError):
     """A sweep cannot start (no Ray, a bad grid); the message says why."""
 
 
@@ -237,7 +236,7 @@ class Progress:
 
 def one_line(err):
     """A run's error as one line: a user error's own message, anything else with its type."""
-    if isinstance(err, (SweepError, *USER_ERRORS)):
+    if isinstance(err, UserError):
         text = str(err)
     elif isinstance(err, OSError) and err.filename:
         text = f"{err.strerror}: {err.filename}"
@@ -269,11 +268,7 @@ def write_spec(out, env_ids, seeds, vary, base, runs):
 
 
 def import_ray():
-    try:
-        import ray
-    except ImportError:
-        raise SweepError("ppo-ref sweep needs ray: pip install 'ppo_ref[sweep]'") from None
-    return ray
+    return import_optional("ray", "ppo-ref sweep", "sweep")
 
 
 def sweep(env_ids, seeds, out, vary=None, base=None, address=None, max_concurrent=None, files=None,
@@ -305,7 +300,7 @@ def sweep(env_ids, seeds, out, vary=None, base=None, address=None, max_concurren
         try:
             validate(dataclasses.replace(cfg))
             state = run_status(run_dir, cfg)
-        except (SweepError, *USER_ERRORS) as err:
+        except UserError as err:
             status[name] = f"failed: {one_line(err)}"
             log(f"{name}: failed: {one_line(err)}")
             continue

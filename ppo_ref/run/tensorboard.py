@@ -27,6 +27,7 @@ import os
 import time
 
 from ppo_ref.config import ConfigError
+from ppo_ref.errors import import_optional
 
 #: metrics.csv column -> CleanRL tag, logged once per iteration.
 METRIC_TAGS = {
@@ -47,17 +48,15 @@ CONVERTED_SUFFIX = ".ppo_ref_csv"
 
 
 def _import():
-    try:
-        from tensorboard.compat.proto import event_pb2, summary_pb2
-        from tensorboard.summary.writer.event_file_writer import EventFileWriter
-    except ImportError:
-        raise ConfigError("TensorBoard logging needs the tensorboard package: "
-                          "pip install 'ppo_ref[tensorboard]'") from None
+    event_pb2 = import_optional("tensorboard.compat.proto.event_pb2", "TensorBoard logging", "tensorboard")
+    from tensorboard.compat.proto import summary_pb2
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
     return EventFileWriter, event_pb2, summary_pb2
 
 
 def check_available():
-    """Raise a one-line ConfigError when the tensorboard package is missing."""
+    """Raise a one-line MissingPackageError when the tensorboard package is missing."""
     _import()
 
 
