@@ -105,8 +105,8 @@ def build_parser():
     tb = sub.add_parser("tensorboard", help="TensorBoard event files (CleanRL's tag names) from run directories' "
                                             "CSVs; needs ppo_ref[tensorboard]")
     tb.set_defaults(func=_tensorboard)
-    tb.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
-                    help="run directories, or directories holding run directories (docs/results)")
+    tb.add_argument("run_dirs", nargs="+", metavar="RUN_DIR_OR_SWEEP_DIR",
+                    help="run directories, or directories holding run directories (docs/results, a sweep)")
     tb.add_argument("--out", default=None, metavar="LOG_DIR",
                     help="write LOG_DIR/<run directory's path below the runs' common folder>/events.* "
                          "(default: into each run directory)")
@@ -249,12 +249,12 @@ def _eval(args):
 
 def _summary(args):
     from ppo_ref.evaluate import random_policy_returns
-    from ppo_ref.run.report import load_run
+    from ppo_ref.run.layout import load_run
 
     if args.last < 1:
         raise ConfigError(f"--last ({args.last}) must be a positive integer")
     config, episodes, _ = load_run(args.run_dir)
-    env_id = config["env_id"]
+    env_id = config.env_id
     last = np.array([e["return"] for e in episodes[-args.last:]])
     rand = random_policy_returns(env_id, args.last)
     steps = int(episodes[-1]["global_step"])
@@ -317,9 +317,9 @@ def _export_torch(args):
 
 
 def _run_dirs(paths):
-    from ppo_ref.run.sweep import run_dirs_of
+    from ppo_ref.run.layout import find_runs
 
-    return [d for p in paths for d in run_dirs_of(p)]
+    return [run.path for run in find_runs(paths)]
 
 
 def _sweep(args):
@@ -343,9 +343,9 @@ def _plot(args):
 
 
 def _tensorboard(args):
-    from ppo_ref.run.tensorboard import convert, find_runs
+    from ppo_ref.run.convert import convert
 
-    runs = find_runs(args.run_dirs)
+    runs = _run_dirs(args.run_dirs)
     base = os.path.commonpath([os.path.dirname(os.path.abspath(r)) for r in runs])
     for run_dir in runs:
         out = None if args.out is None else os.path.join(args.out, os.path.relpath(os.path.abspath(run_dir), base))

@@ -10,7 +10,7 @@ import pytest
 from ppo_ref.cli import main
 from ppo_ref.config import Config
 from ppo_ref.errors import MissingPackageError
-from ppo_ref.run.runlog import read_csv
+from ppo_ref.run.layout import read_csv
 from ppo_ref.train import train
 
 event_accumulator = pytest.importorskip(

@@ -28,11 +28,11 @@ from ppo_ref.config import DTYPES, Config
 from ppo_ref.errors import UserError
 from ppo_ref.core.normalization import RewardScaler, RunningMeanStd
 from ppo_ref.npzio import NpzError, read_npz, write_npz_atomic
+from ppo_ref.run.layout import CHECKPOINT_NAME
 from ppo_ref.state import RNG_NAMES, TrainState
 
 FORMAT = "ppo_ref-checkpoint"
 FORMAT_VERSION = 1
-CHECKPOINT_NAME = "checkpoint.npz"
 
 
 class CheckpointError(UserError):

@@ -5,33 +5,15 @@ The metric is CleanRL's: the mean return of the last 100 training episodes
 (undiscounted, unscaled), so the figures compare with its published numbers.
 """
 
-import json
 import os
-import re
 from collections import defaultdict
 
 import numpy as np
 
 from ppo_ref.errors import import_optional
-from ppo_ref.run.checkpoint import CheckpointError
-from ppo_ref.run.runlog import read_csv
+from ppo_ref.run.layout import eval_score, load_run
 
 LAST_EPISODES = 100
-EVAL_LINE = re.compile(r"episodes \(deterministic\): return (-?[0-9.]+) \+- ")  # as ppo-ref eval prints it
-
-
-def load_run(run_dir):
-    """(config dict, episodes rows, metrics rows) of a run directory."""
-    paths = {name: os.path.join(run_dir, name) for name in ("config.json", "episodes.csv", "metrics.csv")}
-    missing = [name for name, p in paths.items() if not os.path.isfile(p)]
-    if missing:
-        raise CheckpointError(f"{run_dir} is not a ppo_ref run directory: no {', '.join(missing)}")
-    with open(paths["config.json"]) as f:
-        config = json.load(f)
-    episodes, metrics = read_csv(paths["episodes.csv"]), read_csv(paths["metrics.csv"])
-    if not episodes or not metrics:
-        raise CheckpointError(f"{run_dir} has no finished episode or iteration to report yet")
-    return config, episodes, metrics
 
 
 def trailing_mean_curve(episodes, grid, window=LAST_EPISODES):
@@ -53,7 +35,7 @@ def group_by_env(run_dirs):
     groups = defaultdict(list)
     for d in run_dirs:
         config, episodes, metrics = load_run(d)
-        key = (config["env_id"], config["bootstrap_truncation"], config.get("dtype", "float64"))
+        key = (config.env_id, config.bootstrap_truncation, config.dtype)
         groups[key].append((d, config, episodes, metrics))
     return sorted(groups.items(), key=lambda kv: (kv[0][0], not kv[0][1], kv[0][2] != "float64"))
 
@@ -106,7 +88,7 @@ def table(run_dirs):
             "|---|---|---|---|---|---|"]
     for key, runs in group_by_env(run_dirs):
         finals = [np.mean([e["return"] for e in r[2][-LAST_EPISODES:]]) for r in runs]
-        evals = [_eval_mean(r[0]) for r in runs]
+        evals = [eval_score(r[0]) for r in runs]
         evals = [e for e in evals if e is not None]
         walls = [r[3][-1]["wall_time"] for r in runs]
         sps = [np.median([m["steps_per_second"] for m in r[3]]) for r in runs]
@@ -115,11 +97,3 @@ def table(run_dirs):
                     f"{np.mean(walls) / 60:.1f} min | {np.mean(sps):.0f} |")
     return "\n".join(rows)
 
-
-def _eval_mean(run_dir):
-    path = os.path.join(run_dir, "eval.txt")
-    if not os.path.isfile(path):
-        return None
-    with open(path) as f:
-        match = EVAL_LINE.search(f.read())
-    return float(match.group(1)) if match else None
