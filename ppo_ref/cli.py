@@ -1,5 +1,5 @@
 """Command line: ``ppo-ref train``, ``eval``, ``summary``, ``golden``, ``check-port``, ``export-torch``, ``plot``, ``report``,
-``tensorboard``.
+``tensorboard``, ``sweep``, ``compare``.
 
 The train flags are generated from :class:`ppo_ref.config.Config`, the one source
 of names, defaults and help text. Errors the user can fix are printed as one line
@@ -111,7 +111,38 @@ def build_parser():
                     help="write LOG_DIR/<run directory's path below the runs' common folder>/events.* "
                          "(default: into each run directory)")
     _add_sweep_command(sub)
+    _add_compare_command(sub)
     return parser
+
+
+def _add_compare_command(sub):
+    from ppo_ref.run.compare import MIN_RUNS, SCORES
+    from ppo_ref.run.stats import RESAMPLES
+
+    cmp = sub.add_parser("compare", help="compare the learning of two groups of runs (ppo_ref's, a port's, "
+                                         "CleanRL's) with confidence intervals; needs ppo_ref[compare]")
+    cmp.set_defaults(func=_compare)
+    cmp.add_argument("paths", nargs="+", metavar="RUNS",
+                     help="group A: ppo_ref run or sweep directories, folders of TensorBoard event files "
+                          "(CleanRL's runs/), CSVs of global_step,episodic_return, or folders of them")
+    cmp.add_argument("--vs", nargs="+", required=True, metavar="RUNS", help="group B, of the same kinds")
+    cmp.add_argument("--names", nargs=2, default=("A", "B"), metavar=("A", "B"),
+                     help="the groups' names in the tables and figures (default: A B)")
+    cmp.add_argument("--score", choices=tuple(SCORES), default="last-100",
+                     help="each run's final score: the mean return of its last 100 training episodes "
+                          "(CleanRL's metric), or the deterministic evaluation kept in its eval.txt "
+                          "(default: last-100)")
+    cmp.add_argument("--reference", action="append", default=[], metavar="ENV=LOW,HIGH",
+                     help="the scores that normalise ENV to 0 and 1 across envs (repeatable; default: the "
+                          "random policy's mean return and group B's mean score)")
+    cmp.add_argument("--across-versions", action="store_true",
+                     help="pair envs by name without their version (Hopper-v4 with Hopper-v5)")
+    cmp.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default: 0)")
+    cmp.add_argument("--resamples", type=int, default=RESAMPLES,
+                     help=f"bootstrap resamples (default: {RESAMPLES})")
+    cmp.add_argument("--out", default=None, metavar="DIR",
+                     help="write compare.md, compare.csv and one figure per env (needs ppo_ref[plot]) into DIR; "
+                          f"groups of fewer than {MIN_RUNS} runs are warned about")
 
 
 def _add_sweep_command(sub):
@@ -357,4 +388,20 @@ def _report(args):
     from ppo_ref.run.report import table
 
     print(table(_run_dirs(args.run_dirs)))
+    return 0
+
+
+def _compare(args):
+    from ppo_ref.run.compare import compare, parse_references
+    from ppo_ref.run.compare_out import markdown, write
+
+    if args.resamples < 100:
+        raise ConfigError(f"--resamples ({args.resamples}) must be at least 100")
+    comparison = compare(args.paths, args.vs, names=tuple(args.names), score=args.score,
+                         references=parse_references(args.reference), seed=args.seed, resamples=args.resamples,
+                         across_versions=args.across_versions)
+    print(markdown(comparison), end="")
+    if args.out is not None:
+        for path in write(comparison, args.out):
+            print(f"wrote {path}", file=sys.stderr)
     return 0

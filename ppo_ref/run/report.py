@@ -11,22 +11,8 @@ from collections import defaultdict
 import numpy as np
 
 from ppo_ref.errors import import_optional
+from ppo_ref.run.curves import LAST_EPISODES, draw, trailing_mean_curve
 from ppo_ref.run.layout import eval_score, load_run
-
-LAST_EPISODES = 100
-
-
-def trailing_mean_curve(episodes, grid, window=LAST_EPISODES):
-    """At each step of ``grid``: the mean return of the last ``window`` episodes
-    finished by then (NaN before the first episode)."""
-    steps = np.array([e["global_step"] for e in episodes])
-    returns = np.array([e["return"] for e in episodes])
-    out = np.full(len(grid), np.nan)
-    for i, g in enumerate(grid):
-        n = np.searchsorted(steps, g, side="right")
-        if n:
-            out[i] = returns[max(0, n - window):n].mean()
-    return out
 
 
 def group_by_env(run_dirs):
@@ -46,10 +32,10 @@ def _label(key):
     return env_id + (f" ({', '.join(notes)})" if notes else "")
 
 
-def plot(run_dirs, out_dir, points=100):
-    """One PNG per env (and truncation setting): the mean over seeds of the
-    trailing-100-episode return against steps, with the min-max band. Returns the
-    paths written."""
+def plot(run_dirs, out_dir, points=100, seed=0):
+    """One PNG per env (and truncation setting and dtype): the mean over seeds of the
+    trailing-100-episode return against steps, with its 95 % bootstrap band over
+    seeds (curves.mean_band, resampled from ``seed``). Returns the paths written."""
     matplotlib = import_optional("matplotlib", "ppo-ref plot", "plot")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -62,14 +48,13 @@ def plot(run_dirs, out_dir, points=100):
         first = max(r[2][0]["global_step"] for r in runs)
         last = min(r[3][-1]["global_step"] for r in runs)
         grid = np.linspace(first, last, points)
-        curves = np.array([trailing_mean_curve(r[2], grid) for r in runs])
+        curves = np.array([trailing_mean_curve([e["global_step"] for e in r[2]], [e["return"] for e in r[2]], grid)
+                           for r in runs])
         fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-        mean = curves.mean(axis=0)
-        ax.fill_between(grid, curves.min(axis=0), curves.max(axis=0), alpha=0.25, linewidth=0)
-        ax.plot(grid, mean, linewidth=2)
+        draw(ax, grid, curves, np.random.default_rng(seed))
         ax.set_xlabel("environment steps")
         ax.set_ylabel(f"mean return of the last {LAST_EPISODES} episodes")
-        ax.set_title(f"ppo_ref on {_label(key)}: mean and min-max over {len(runs)} seeds", fontsize=10)
+        ax.set_title(f"ppo_ref on {_label(key)}: mean over {len(runs)} seeds, 95 % bootstrap band", fontsize=10)
         ax.grid(alpha=0.3)
         fig.tight_layout()
         path = os.path.join(out_dir, f"{key[0]}{'' if key[1] else '-no-bootstrap'}"
