@@ -36,6 +36,9 @@ from ppo_ref.run.curves import LAST_EPISODES
 SCORES = {"last-100": f"the mean return of the last {LAST_EPISODES} training episodes",
           "eval": f"the deterministic evaluation of the final policy ({layout.EVAL_NAME})"}
 MIN_RUNS = 3  # fewer runs in a group than this: a warning
+# Fewer runs than this: a percentile bootstrap's interval is too narrow to be a 95 %
+# interval (of 3 runs, about their range), which the output says.
+FEW_RUNS = 10
 RANDOM_EPISODES = 20  # episodes of the random policy behind a default reference
 # Settings that do not make runs of one env different runs: the seed, where the
 # numbers are computed, where files go.
@@ -182,9 +185,13 @@ def compare(paths_a, paths_b, names=("A", "B"), score="last-100", references=Non
         results.append(EnvResult(env, runs, estimates, difference,
                                  float(stats.probability_of_improvement(*scores)), detectable,
                                  verdict(names, difference, detectable)))
+    fewest = min(len(g) for r in results for g in r.runs)
+    if fewest < FEW_RUNS:
+        warnings.append(f"with {fewest} run{'s' if fewest > 1 else ''} in a group, bootstrap intervals are narrower than 95 % intervals "
+                        f"should be (they want {FEW_RUNS} runs or more); the verdicts per env rest on Welch's test")
     aggregate = None
     if len(envs) >= 2:
-        aggregate = _aggregate(results, names, references or {}, seed, resamples)
+        aggregate = _aggregate(results, names, references or {}, seed, resamples, fewest)
     only = tuple(sorted(set(g) - set(envs)) for g in groups)
     return Comparison(tuple(names), score, results, aggregate, only, warnings, seed, resamples)
 
@@ -206,7 +213,7 @@ def _reference(result, given, names):
     return low, high, how
 
 
-def _aggregate(results, names, given, seed, resamples):
+def _aggregate(results, names, given, seed, resamples, fewest):
     references = {r.env: _reference(r, given, names) for r in results}
     norm = [[(np.array([x.score for x in r.runs[g]]) - references[r.env][0])
              / (references[r.env][1] - references[r.env][0]) for r in results] for g in (0, 1)]
@@ -234,5 +241,10 @@ def _aggregate(results, names, given, seed, resamples):
     if np.isnan(low) or low <= 0 <= high:
         text = "no difference detected across envs"
     else:
-        text = f"{names[0]} {'higher' if difference[0] > 0 else 'lower'} than {names[1]} across envs"
+        text = (f"{names[0]} {'higher' if difference[0] > 0 else 'lower'} than {names[1]} across envs (the "
+                "stratified interval excludes 0)")
+        if fewest < FEW_RUNS:
+            detected = any(r.difference[3] < stats.ALPHA for r in results)
+            text += (f", but with {fewest} runs an env that interval is too narrow to rely on"
+                     + ("" if detected else ", and no env's own test detects a difference"))
     return Aggregate(references, estimates, difference, improvement, text)

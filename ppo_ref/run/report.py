@@ -54,7 +54,7 @@ def plot(run_dirs, out_dir, points=100, seed=0):
         draw(ax, grid, curves, np.random.default_rng(seed))
         ax.set_xlabel("environment steps")
         ax.set_ylabel(f"mean return of the last {LAST_EPISODES} episodes")
-        ax.set_title(f"ppo_ref on {_label(key)}: mean over {len(runs)} seeds, 95 % bootstrap band", fontsize=10)
+        ax.set_title(f"ppo_ref on {_label(key)}\nmean over {len(runs)} seeds, 95 % bootstrap band", fontsize=10)
         ax.grid(alpha=0.3)
         fig.tight_layout()
         path = os.path.join(out_dir, f"{key[0]}{'' if key[1] else '-no-bootstrap'}"
