@@ -10,5 +10,9 @@
 - convert.py     ppo-ref tensorboard: a run's CSVs as an event file
 - signals.py     stopping cleanly on SIGINT/SIGTERM
 - report.py      tables and learning curves from run directories
+- curves.py      trailing-mean curves, a group's mean curve and its bootstrap band
+- stats.py       bootstrap intervals, Welch's test, P(A > B), the detectable difference
+- compare.py     ppo-ref compare: two groups of runs, per env and across envs
+- compare_out.py its tables (Markdown, CSV) and figures
 - sweep.py       seeds x envs x variants of runs on Ray (ppo-ref sweep)
 """
