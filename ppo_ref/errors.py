@@ -1,8 +1,8 @@
 """The errors a user can fix, which the CLI prints as one line (``ppo-ref: error: ...``).
 
 Every such error is a :class:`UserError`; the specific ones (ConfigError, EnvError,
-CheckpointError, GoldenError, SweepError, RunDirError) are its subclasses, each in
-the module whose input it refuses. This module imports nothing of ppo_ref, so that
+CheckpointError, GoldenError, SweepError, RunDirError, CompareError) are its
+subclasses, each in the module whose input it refuses. This module imports nothing of ppo_ref, so that
 any module can raise them.
 """
 

@@ -13,7 +13,7 @@ import pytest
 from conftest import train_tiny
 from ppo_ref.cli import main
 from ppo_ref.run import layout
-from ppo_ref.run.compare import compare
+from ppo_ref.run.compare import CompareError, compare
 from ppo_ref.run.compare_out import csv_text, markdown
 
 
@@ -104,7 +104,7 @@ def test_the_same_inputs_give_the_same_output(tmp_path):
 def test_across_versions_pairs_v4_with_v5(tmp_path):
     csv_group(tmp_path / "v4", "Hopper-v4", 1000.0, seeds=3)
     csv_group(tmp_path / "v5", "Hopper-v5", 1000.0, seeds=3)
-    with pytest.raises(layout.RunDirError, match="the groups share no env: A has Hopper-v5; B has Hopper-v4"):
+    with pytest.raises(CompareError, match="the groups share no env: A has Hopper-v5; B has Hopper-v4"):
         compare([tmp_path / "v5"], [tmp_path / "v4"])
     assert [r.env for r in compare([tmp_path / "v5"], [tmp_path / "v4"], across_versions=True,
                                    resamples=500).envs] == ["Hopper"]

@@ -13,13 +13,15 @@ from ppo_ref.envs.errors import EnvError
 from ppo_ref.errors import MissingPackageError, UserError, import_optional
 from ppo_ref.port.format import GoldenError
 from ppo_ref.run.checkpoint import CheckpointError
+from ppo_ref.run.compare import CompareError
+from ppo_ref.run.layout import RunDirError
 from ppo_ref.run.sweep import SweepError
 
 ERRORS = pathlib.Path(__file__).parent.parent / "ppo_ref" / "errors.py"
 
 
-@pytest.mark.parametrize("error", [ConfigError, EnvError, CheckpointError, GoldenError, SweepError,
-                                   MissingPackageError])
+@pytest.mark.parametrize("error", [ConfigError, EnvError, CheckpointError, GoldenError, SweepError, RunDirError,
+                                   CompareError, MissingPackageError])
 def test_every_specific_user_error_is_a_user_error(error):
     assert issubclass(error, UserError)
 

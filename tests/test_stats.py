@@ -21,7 +21,8 @@ def test_percentile_interval_by_hand():
     assert value == 3.0 and np.isnan(low) and np.isnan(high)  # one run: no interval
 
 
-@pytest.mark.parametrize("name, f", [("mean", np.mean), ("median", np.median), ("IQM", lambda x, axis: st.trim_mean(x, 0.25, axis=axis))])
+@pytest.mark.parametrize("name, f", [("mean", np.mean), ("median", np.median),
+                                     ("IQM", lambda x, axis: st.trim_mean(x, 0.25, axis=axis))])
 def test_interval_is_scipys_percentile_bootstrap(rng, name, f):
     x = rng.gamma(2.0, size=12)
     value, low, high = stats.estimate(x, name, np.random.default_rng(7), resamples=3000)

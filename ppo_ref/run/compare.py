@@ -30,6 +30,7 @@ import zlib
 import numpy as np
 
 from ppo_ref.config import HOW_TO_RUN
+from ppo_ref.errors import UserError
 from ppo_ref.run import layout, stats
 from ppo_ref.run.curves import LAST_EPISODES
 
@@ -43,6 +44,10 @@ RANDOM_EPISODES = 20  # episodes of the random policy behind a default reference
 # Settings that do not make runs of one env different runs: the seed, where the
 # numbers are computed, where files go.
 SAME_RUN = {"seed", "run_dir", "tensorboard", "checkpoint_every", *HOW_TO_RUN}
+
+
+class CompareError(UserError):
+    """Two groups cannot be compared as asked; the message says why."""
 
 
 @dataclasses.dataclass
@@ -125,7 +130,7 @@ def _check_one_setting(env, runs, across_versions):
         differ = sorted(k for k in config if config[k] != configs[0][k])
         if differ:
             k = differ[0]
-            raise layout.RunDirError(f"the {env} runs of a group differ in {k} ({configs[0][k]!r} in {runs[0].path}, "
+            raise CompareError(f"the {env} runs of a group differ in {k} ({configs[0][k]!r} in {runs[0].path}, "
                                      f"{config[k]!r} in {run.path}); compare each setting as a group of its own")
 
 
@@ -138,9 +143,9 @@ def parse_references(items):
         try:
             low, high = (float(x) for x in numbers.split(","))
         except ValueError:
-            raise layout.RunDirError(f"--reference {item!r} must be ENV=LOW,HIGH, such as Hopper-v4=18,3000") from None
+            raise CompareError(f"--reference {item!r} must be ENV=LOW,HIGH, such as Hopper-v4=18,3000") from None
         if not sep or not env:
-            raise layout.RunDirError(f"--reference {item!r} must be ENV=LOW,HIGH, such as Hopper-v4=18,3000")
+            raise CompareError(f"--reference {item!r} must be ENV=LOW,HIGH, such as Hopper-v4=18,3000")
         references[env] = (low, high)
     return references
 
@@ -166,11 +171,11 @@ def compare(paths_a, paths_b, names=("A", "B"), score="last-100", references=Non
     """Compare the runs in ``paths_a`` with those in ``paths_b`` (see the module's
     docstring); ``references``: ``{env: (low, high)}`` for the normalisation."""
     if score not in SCORES:
-        raise layout.RunDirError(f"--score ({score!r}) must be one of {', '.join(SCORES)}")
+        raise CompareError(f"--score ({score!r}) must be one of {', '.join(SCORES)}")
     groups = (score_runs(paths_a, score, across_versions), score_runs(paths_b, score, across_versions))
     envs = sorted(set(groups[0]) & set(groups[1]))
     if not envs:
-        raise layout.RunDirError(f"the groups share no env: {names[0]} has {', '.join(sorted(groups[0]))}; "
+        raise CompareError(f"the groups share no env: {names[0]} has {', '.join(sorted(groups[0]))}; "
                                  f"{names[1]} has {', '.join(sorted(groups[1]))}")
     warnings, results = [], []
     for env in envs:
@@ -187,7 +192,8 @@ def compare(paths_a, paths_b, names=("A", "B"), score="last-100", references=Non
                                  verdict(names, difference, detectable)))
     fewest = min(len(g) for r in results for g in r.runs)
     if fewest < FEW_RUNS:
-        warnings.append(f"with {fewest} run{'s' if fewest > 1 else ''} in a group, bootstrap intervals are narrower than 95 % intervals "
+        runs = f"{fewest} run{'s' if fewest > 1 else ''}"
+        warnings.append(f"with {runs} in a group, bootstrap intervals are narrower than 95 % intervals "
                         f"should be (they want {FEW_RUNS} runs or more); the verdicts per env rest on Welch's test")
     aggregate = None
     if len(envs) >= 2:
@@ -209,7 +215,7 @@ def _reference(result, given, names):
         high = float(np.mean([r.score for r in result.runs[1]]))
         how = f"the random policy ({RANDOM_EPISODES} episodes of {env_id}) and {names[1]}'s mean"
     if not high > low:
-        raise layout.RunDirError(f"the reference of {result.env} must have high ({high:g}) above low ({low:g})")
+        raise CompareError(f"the reference of {result.env} must have high ({high:g}) above low ({low:g})")
     return low, high, how
 
 
