@@ -188,3 +188,16 @@ def test_without_an_extra_one_line_says_what_to_install(tb_run, tmp_path, monkey
         monkeypatch.setitem(sys.modules, name, None)  # as if it were not installed
     code, out, err = cli(capsys, cleanrl, "--vs", tb_run)
     assert code == 2 and err.count("\n") == 1 and f"pip install 'ppo_ref[{extra}]'" in err, err
+
+
+def test_the_score_can_be_the_kept_deterministic_evaluation(tmp_path):
+    from test_report import make_run
+
+    a = [make_run(tmp_path / "a" / f"seed{s}", "Hopper-v4", True, [1.0] * 5, eval_return=e)
+         for s, e in ((1, 300.0), (2, 500.0))]
+    b = [make_run(tmp_path / "b" / f"seed{s}", "Hopper-v4", True, [1.0] * 5, eval_return=e)
+         for s, e in ((1, 100.0), (2, 200.0))]
+    c = compare(a, b, score="eval", resamples=500)
+    assert [r.score for g in c.envs[0].runs for r in g] == [300.0, 500.0, 100.0, 200.0]
+    assert c.envs[0].difference[0] == 250.0
+    assert compare(a, b, resamples=500).envs[0].difference[0] == 0.0  # the training score: 1 for every run
