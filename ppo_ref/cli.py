@@ -1,5 +1,5 @@
 """Command line: ``ppo-ref train``, ``eval``, ``summary``, ``golden``, ``check-port``, ``export-torch``, ``plot``, ``report``,
-``tensorboard``.
+``tensorboard``, ``sweep``, ``compare``.
 
 The train flags are generated from :class:`ppo_ref.config.Config`, the one source
 of names, defaults and help text. Errors the user can fix are printed as one line
@@ -15,11 +15,8 @@ import typing
 import numpy as np
 
 from ppo_ref import __version__, numerics
-from ppo_ref.run.checkpoint import CheckpointError
-from ppo_ref.config import HOW_TO_RUN, Config, ConfigError
-from ppo_ref.envs.errors import EnvError
-from ppo_ref.port.format import GoldenError
-from ppo_ref.run.sweep import SweepError
+from ppo_ref.config import Config, ConfigError
+from ppo_ref.errors import UserError
 
 
 def _flag(name):
@@ -107,13 +104,44 @@ def build_parser():
     tb = sub.add_parser("tensorboard", help="TensorBoard event files (CleanRL's tag names) from run directories' "
                                             "CSVs; needs ppo_ref[tensorboard]")
     tb.set_defaults(func=_tensorboard)
-    tb.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
-                    help="run directories, or directories holding run directories (docs/results)")
+    tb.add_argument("run_dirs", nargs="+", metavar="RUN_DIR_OR_SWEEP_DIR",
+                    help="run directories, or directories holding run directories (docs/results, a sweep)")
     tb.add_argument("--out", default=None, metavar="LOG_DIR",
                     help="write LOG_DIR/<run directory's path below the runs' common folder>/events.* "
                          "(default: into each run directory)")
     _add_sweep_command(sub)
+    _add_compare_command(sub)
     return parser
+
+
+def _add_compare_command(sub):
+    from ppo_ref.run.compare import MIN_RUNS, SCORES
+    from ppo_ref.run.stats import RESAMPLES
+
+    cmp = sub.add_parser("compare", help="compare the learning of two groups of runs (ppo_ref's, a port's, "
+                                         "CleanRL's) with confidence intervals; needs ppo_ref[compare]")
+    cmp.set_defaults(func=_compare)
+    cmp.add_argument("paths", nargs="+", metavar="RUNS",
+                     help="group A: ppo_ref run or sweep directories, folders of TensorBoard event files "
+                          "(CleanRL's runs/), CSVs of global_step,episodic_return, or folders of them")
+    cmp.add_argument("--vs", nargs="+", required=True, metavar="RUNS", help="group B, of the same kinds")
+    cmp.add_argument("--names", nargs=2, default=("A", "B"), metavar=("A", "B"),
+                     help="the groups' names in the tables and figures (default: A B)")
+    cmp.add_argument("--score", choices=tuple(SCORES), default="last-100",
+                     help="each run's final score: the mean return of its last 100 training episodes "
+                          "(CleanRL's metric), or the deterministic evaluation kept in its eval.txt "
+                          "(default: last-100)")
+    cmp.add_argument("--reference", action="append", default=[], metavar="ENV=LOW,HIGH",
+                     help="the scores that normalise ENV to 0 and 1 across envs (repeatable; default: the "
+                          "random policy's mean return and group B's mean score)")
+    cmp.add_argument("--across-versions", action="store_true",
+                     help="pair envs by name without their version (Hopper-v4 with Hopper-v5)")
+    cmp.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default: 0)")
+    cmp.add_argument("--resamples", type=int, default=RESAMPLES,
+                     help=f"bootstrap resamples (default: {RESAMPLES})")
+    cmp.add_argument("--out", default=None, metavar="DIR",
+                     help="write compare.md, compare.csv and one figure per env (needs ppo_ref[plot]) into DIR; "
+                          f"groups of fewer than {MIN_RUNS} runs are warned about")
 
 
 def _add_sweep_command(sub):
@@ -193,7 +221,7 @@ def main(argv=None):
     try:
         _choose_numerics(args, argv)
         return args.func(args)
-    except (ConfigError, EnvError, CheckpointError, GoldenError, SweepError) as err:
+    except UserError as err:
         parser.exit(2, f"ppo-ref: error: {err}\n")
     except OSError as err:  # a file that cannot be read or written, or a run directory already in use
         parser.exit(2, f"ppo-ref: error: {err.strerror}: {err.filename}\n" if err.filename else f"ppo-ref: error: {err}\n")
@@ -204,12 +232,6 @@ def _train(args):
     from ppo_ref.train import train
 
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if hasattr(args, f.name)}
-    if args.resume is not None:
-        fixed = [k for k in given if k not in HOW_TO_RUN]
-        if fixed:
-            raise ConfigError(f"--resume continues a run with its saved config; do not also pass "
-                              f"{', '.join(map(_flag, fixed))} (only {', '.join(map(_flag, HOW_TO_RUN))} may "
-                              f"change, as they change no number)")
     try:
         if args.resume is not None:
             train(resume=args.resume, progress=args.progress, how=given)
@@ -251,12 +273,12 @@ def _eval(args):
 
 def _summary(args):
     from ppo_ref.evaluate import random_policy_returns
-    from ppo_ref.run.report import load_run
+    from ppo_ref.run.layout import load_run
 
     if args.last < 1:
         raise ConfigError(f"--last ({args.last}) must be a positive integer")
     config, episodes, _ = load_run(args.run_dir)
-    env_id = config["env_id"]
+    env_id = config.env_id
     last = np.array([e["return"] for e in episodes[-args.last:]])
     rand = random_policy_returns(env_id, args.last)
     steps = int(episodes[-1]["global_step"])
@@ -319,9 +341,9 @@ def _export_torch(args):
 
 
 def _run_dirs(paths):
-    from ppo_ref.run.sweep import run_dirs_of
+    from ppo_ref.run.layout import find_runs
 
-    return [d for p in paths for d in run_dirs_of(p)]
+    return [run.path for run in find_runs(paths)]
 
 
 def _sweep(args):
@@ -345,9 +367,9 @@ def _plot(args):
 
 
 def _tensorboard(args):
-    from ppo_ref.run.tensorboard import convert, find_runs
+    from ppo_ref.run.convert import convert
 
-    runs = find_runs(args.run_dirs)
+    runs = _run_dirs(args.run_dirs)
     base = os.path.commonpath([os.path.dirname(os.path.abspath(r)) for r in runs])
     for run_dir in runs:
         out = None if args.out is None else os.path.join(args.out, os.path.relpath(os.path.abspath(run_dir), base))
@@ -359,4 +381,20 @@ def _report(args):
     from ppo_ref.run.report import table
 
     print(table(_run_dirs(args.run_dirs)))
+    return 0
+
+
+def _compare(args):
+    from ppo_ref.run.compare import compare, parse_references
+    from ppo_ref.run.compare_out import markdown, write
+
+    if args.resamples < 100:
+        raise ConfigError(f"--resamples ({args.resamples}) must be at least 100")
+    comparison = compare(args.paths, args.vs, names=tuple(args.names), score=args.score,
+                         references=parse_references(args.reference), seed=args.seed, resamples=args.resamples,
+                         across_versions=args.across_versions)
+    print(markdown(comparison), end="")
+    if args.out is not None:
+        for path in write(comparison, args.out):
+            print(f"wrote {path}", file=sys.stderr)
     return 0

@@ -8,8 +8,10 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
+from ppo_ref.errors import UserError
 
-class ConfigError(ValueError):
+
+class ConfigError(UserError):
     """A configuration value is out of range; the message names flag, value and rule."""
 
 

@@ -18,10 +18,10 @@ from tqdm import tqdm
 
 from ppo_ref.config import ConfigError
 from ppo_ref.envs.errors import EnvError
+from ppo_ref.errors import import_optional
 
 BACKENDS = ("egl", "osmesa")
 GIF_FPS = 25
-INSTALL = "pip install 'ppo_ref[video]'"
 _PROBE = "from mujoco.{0} import GLContext\nc = GLContext(8, 8)\nc.make_current()\nc.free()\n"
 
 
@@ -50,11 +50,7 @@ def choose_gl_backend():
 
 
 def _imageio():
-    try:
-        import imageio.v2 as iio
-    except ImportError:
-        raise ConfigError(f"writing a video needs imageio: {INSTALL}") from None
-    return iio
+    return import_optional("imageio.v2", "writing a video", "video")
 
 
 def is_gif(path):
@@ -73,11 +69,8 @@ class _Output:
             self.fps = env_fps / self.stride
             self.writer = iio.get_writer(path, format="GIF", mode="I", duration=1000 / self.fps, loop=0)
         else:
-            try:
-                import imageio_ffmpeg  # noqa: F401
-            except ImportError:
-                raise ConfigError(f"an MP4 video needs imageio's ffmpeg plugin: {INSTALL} "
-                                  "(or write a GIF, which needs only imageio: --gif OUT.gif)") from None
+            import_optional("imageio_ffmpeg", "an MP4 video", "video",
+                            "or write a GIF, which needs only imageio: --gif OUT.gif")
             self.stride = 1
             self.fps = env_fps
             self.writer = iio.get_writer(path, format="FFMPEG", mode="I", fps=env_fps, codec="libx264",

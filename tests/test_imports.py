@@ -67,3 +67,71 @@ def test_the_core_imports_only_itself_and_numpy():
                 continue
             for name in names:
                 assert name in (".", "numpy", "numbers", "dataclasses", "functools", "inspect"), f"{path.name} imports {name}"
+
+
+PACKAGE = pathlib.Path(__file__).parent.parent / "ppo_ref"
+
+
+def module_name(path):
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def ppo_ref_imports(path, modules):
+    """The ppo_ref modules that the module at ``path`` imports, at its top or inside
+    a function: ``from ppo_ref.run import layout`` imports ppo_ref.run.layout."""
+    here = module_name(path)
+    package = here if path.name == "__init__.py" else here.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name in modules}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[:len(parts) - node.level + 1] + ([base] if base else []))
+            for alias in node.names:
+                found.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base)
+    return found & set(modules)
+
+
+def import_cycle(graph):
+    """A cycle of the graph ``{module: imported modules}`` as a list, or None."""
+    state = {}
+
+    def visit(node, path):
+        state[node] = "open"
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state:
+                cycle = visit(nxt, path + [nxt])
+                if cycle:
+                    return cycle
+        state[node] = "done"
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            cycle = visit(node, [node])
+            if cycle:
+                return cycle
+    return None
+
+
+def test_the_cycle_finder_finds_a_cycle_and_only_a_cycle():
+    assert import_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c", "a"]
+    assert import_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_no_import_circle_in_the_package():
+    """Every import in ppo_ref points down: no module imports, directly or through
+    others, a module that imports it (function-level imports count too)."""
+    paths = sorted(PACKAGE.rglob("*.py"))
+    modules = {module_name(p): p for p in paths}
+    graph = {name: ppo_ref_imports(path, modules) - {name} for name, path in modules.items()}
+    assert "ppo_ref.run.layout" in graph["ppo_ref.run.runlog"]  # the graph sees what the modules import
+    assert "ppo_ref.core.mlp" in graph["ppo_ref.core.agent"]  # relative imports too
+    cycle = import_cycle(graph)
+    assert cycle is None, " -> ".join(cycle)

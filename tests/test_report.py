@@ -6,12 +6,13 @@ import json
 import numpy as np
 import pytest
 
-from ppo_ref.run.report import table, trailing_mean_curve
+from ppo_ref.run.curves import trailing_mean_curve
+from ppo_ref.run.report import table
 
 
 def test_trailing_mean_curve_by_hand():
-    episodes = [{"global_step": s, "return": r} for s, r in [(10, 1.0), (20, 3.0), (30, 5.0), (40, 7.0)]]
-    curve = trailing_mean_curve(episodes, [5, 10, 25, 40, 100], window=2)
+    steps, returns = [10, 20, 30, 40], [1.0, 3.0, 5.0, 7.0]
+    curve = trailing_mean_curve(steps, returns, [5, 10, 25, 40, 100], window=2)
     # before any episode: NaN; at 10: [1]; at 25: [1, 3]; at 40: [5, 7]; at 100: [5, 7]
     np.testing.assert_array_equal(curve, [np.nan, 1.0, 2.0, 6.0, 6.0])
 

@@ -15,7 +15,8 @@ from ppo_ref import numerics
 from ppo_ref.cli import main
 from ppo_ref.config import Config
 from ppo_ref.run import checkpoint as ckpt
-from ppo_ref.run.sweep import SweepError, parse_seeds, parse_vary, plan, progress_line, run_dirs_of, sweep
+from ppo_ref.run.layout import find_runs
+from ppo_ref.run.sweep import SweepError, parse_seeds, parse_vary, plan, progress_line, sweep
 from ppo_ref.train import train
 
 from conftest import quiet
@@ -72,7 +73,7 @@ def test_a_grid_with_a_failing_run_then_a_rerun_that_skips_finished_runs(local_r
     for seed, line in zip((1, 2), err):
         assert line.startswith(f"ppo-ref: Nope-v0__base__seed{seed}: failed: cannot make environment 'Nope-v0'")
     runs = [out / f"Pendulum-v1__base__seed{s}" for s in (1, 2)]
-    assert run_dirs_of(str(out)) == [str(r) for r in runs]
+    assert [run.path for run in find_runs([str(out)])] == [str(r) for r in runs]
     for run in runs:
         assert int(ckpt.load(run)["iteration"]) == 2
     assert (out / "sweep.json").is_file()

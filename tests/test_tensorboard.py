@@ -8,8 +8,9 @@ import sys
 import pytest
 
 from ppo_ref.cli import main
-from ppo_ref.config import Config, ConfigError
-from ppo_ref.run.runlog import read_csv
+from ppo_ref.config import Config
+from ppo_ref.errors import MissingPackageError
+from ppo_ref.run.layout import read_csv
 from ppo_ref.train import train
 
 from conftest import quiet
@@ -88,7 +89,7 @@ def test_converting_into_a_run_with_live_events_is_refused(run_dir, capsys):
 def test_without_the_extra_one_line_says_how_to_install_it(tmp_path, monkeypatch):
     for name in [m for m in sys.modules if m == "tensorboard" or m.startswith("tensorboard.")]:
         monkeypatch.setitem(sys.modules, name, None)  # as if it were not installed
-    with pytest.raises(ConfigError, match=r"pip install 'ppo_ref\[tensorboard\]'"):
+    with pytest.raises(MissingPackageError, match=r"pip install 'ppo_ref\[tensorboard\]'"):
         train(Config(env_id="Hopper-v5", total_timesteps=256, num_steps=256, num_minibatches=4, tensorboard=True,
                      run_dir=str(tmp_path / "r")), progress=False, log=quiet)
     assert not os.path.exists(tmp_path / "r")

@@ -26,6 +26,7 @@ import zipfile
 
 import numpy as np
 
+from ppo_ref.errors import UserError
 from ppo_ref.npzio import NpzError, read_npz
 
 FORMAT = "ppo_ref-golden"
@@ -35,7 +36,7 @@ ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can hold
 DTYPES = {"float64": np.dtype("<f8"), "int64": np.dtype("<i8"), "bool": np.dtype("|b1")}
 
 
-class GoldenError(ValueError):
+class GoldenError(UserError):
     """A vectors directory cannot be used; the message says which file and why."""
 
 

@@ -25,16 +25,19 @@ import numpy as np
 
 from ppo_ref import __version__, numerics
 from ppo_ref.config import DTYPES, Config
+from ppo_ref.core.agent import NETWORKS
+from ppo_ref.core.mlp import HIDDEN, layer_names
+from ppo_ref.errors import UserError
 from ppo_ref.core.normalization import RewardScaler, RunningMeanStd
 from ppo_ref.npzio import NpzError, read_npz, write_npz_atomic
+from ppo_ref.run.layout import CHECKPOINT_NAME
 from ppo_ref.state import RNG_NAMES, TrainState
 
 FORMAT = "ppo_ref-checkpoint"
 FORMAT_VERSION = 1
-CHECKPOINT_NAME = "checkpoint.npz"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """A file cannot be used as a ppo_ref checkpoint; the message says why."""
 
 
@@ -122,16 +125,27 @@ def load(path):
 # (Config.dtype: float64 or float32, the same for every parameter and moment).
 # Shapes are tuples of sizes and of the dimensions named in _DIMS, bound by the
 # first member that has them.
-_DIMS = {"D": "observation dims", "A": "action dims", "H": "hidden width", "N": "num_envs"}
+# The hidden widths of the agent's networks (core/mlp.py's HIDDEN): one dimension H
+# when they are all equal, else H1, H2, ... one per hidden layer.
+_HIDDEN = ["H"] * len(HIDDEN) if len(set(HIDDEN)) == 1 else [f"H{i + 1}" for i in range(len(HIDDEN))]
+_DIMS = {"D": "observation dims", "A": "action dims", "N": "num_envs",
+         **{h: "hidden width" if h == "H" else f"width of hidden layer {h[1:]}" for h in _HIDDEN}}
+_OUTPUTS = {"pi": "A", "v": 1}  # the policy mean's outputs, the value's
 
 
 def _param_shapes():
-    """The agent's parameters (core/agent.py): two tanh layers of H units, then A
-    outputs for the policy mean and 1 for the value."""
+    """The agent's parameters (core/agent.py) and their shapes, read off their names:
+    layer i of network NET is ``NET.Wi`` (in, out) and ``NET.bi`` (out,), where in is
+    D for the first layer and the width of the hidden layer before it otherwise, and
+    out is the layer's hidden width, or for the last layer the network's outputs;
+    ``log_std`` is (A,)."""
+    sizes = ["D", *_HIDDEN]
     shapes = {}
-    for net, out in (("pi", "A"), ("v", 1)):
-        shapes.update({f"{net}.W0": ("D", "H"), f"{net}.b0": ("H",), f"{net}.W1": ("H", "H"), f"{net}.b1": ("H",),
-                       f"{net}.W2": ("H", out), f"{net}.b2": (out,)})
+    for net in NETWORKS:
+        for i in range(len(sizes)):
+            out = sizes[i + 1] if i + 1 < len(sizes) else _OUTPUTS[net]
+            weight, bias = layer_names(net, i)
+            shapes[weight], shapes[bias] = (sizes[i], out), (out,)
     shapes["log_std"] = ("A",)
     return shapes
 

@@ -5,45 +5,14 @@ The metric is CleanRL's: the mean return of the last 100 training episodes
 (undiscounted, unscaled), so the figures compare with its published numbers.
 """
 
-import json
 import os
-import re
 from collections import defaultdict
 
 import numpy as np
 
-from ppo_ref.run.checkpoint import CheckpointError
-from ppo_ref.run.runlog import read_csv
-
-LAST_EPISODES = 100
-EVAL_LINE = re.compile(r"episodes \(deterministic\): return (-?[0-9.]+) \+- ")  # as ppo-ref eval prints it
-
-
-def load_run(run_dir):
-    """(config dict, episodes rows, metrics rows) of a run directory."""
-    paths = {name: os.path.join(run_dir, name) for name in ("config.json", "episodes.csv", "metrics.csv")}
-    missing = [name for name, p in paths.items() if not os.path.isfile(p)]
-    if missing:
-        raise CheckpointError(f"{run_dir} is not a ppo_ref run directory: no {', '.join(missing)}")
-    with open(paths["config.json"]) as f:
-        config = json.load(f)
-    episodes, metrics = read_csv(paths["episodes.csv"]), read_csv(paths["metrics.csv"])
-    if not episodes or not metrics:
-        raise CheckpointError(f"{run_dir} has no finished episode or iteration to report yet")
-    return config, episodes, metrics
-
-
-def trailing_mean_curve(episodes, grid, window=LAST_EPISODES):
-    """At each step of ``grid``: the mean return of the last ``window`` episodes
-    finished by then (NaN before the first episode)."""
-    steps = np.array([e["global_step"] for e in episodes])
-    returns = np.array([e["return"] for e in episodes])
-    out = np.full(len(grid), np.nan)
-    for i, g in enumerate(grid):
-        n = np.searchsorted(steps, g, side="right")
-        if n:
-            out[i] = returns[max(0, n - window):n].mean()
-    return out
+from ppo_ref.errors import import_optional
+from ppo_ref.run.curves import LAST_EPISODES, draw, trailing_mean_curve
+from ppo_ref.run.layout import eval_score, load_run
 
 
 def group_by_env(run_dirs):
@@ -52,7 +21,7 @@ def group_by_env(run_dirs):
     groups = defaultdict(list)
     for d in run_dirs:
         config, episodes, metrics = load_run(d)
-        key = (config["env_id"], config["bootstrap_truncation"], config.get("dtype", "float64"))
+        key = (config.env_id, config.bootstrap_truncation, config.dtype)
         groups[key].append((d, config, episodes, metrics))
     return sorted(groups.items(), key=lambda kv: (kv[0][0], not kv[0][1], kv[0][2] != "float64"))
 
@@ -63,14 +32,11 @@ def _label(key):
     return env_id + (f" ({', '.join(notes)})" if notes else "")
 
 
-def plot(run_dirs, out_dir, points=100):
-    """One PNG per env (and truncation setting): the mean over seeds of the
-    trailing-100-episode return against steps, with the min-max band. Returns the
-    paths written."""
-    try:
-        import matplotlib
-    except ImportError:
-        raise CheckpointError("ppo-ref plot needs matplotlib: pip install 'ppo_ref[plot]'") from None
+def plot(run_dirs, out_dir, points=100, seed=0):
+    """One PNG per env (and truncation setting and dtype): the mean over seeds of the
+    trailing-100-episode return against steps, with its 95 % bootstrap band over
+    seeds (curves.mean_band, resampled from ``seed``). Returns the paths written."""
+    matplotlib = import_optional("matplotlib", "ppo-ref plot", "plot")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -82,14 +48,13 @@ def plot(run_dirs, out_dir, points=100):
         first = max(r[2][0]["global_step"] for r in runs)
         last = min(r[3][-1]["global_step"] for r in runs)
         grid = np.linspace(first, last, points)
-        curves = np.array([trailing_mean_curve(r[2], grid) for r in runs])
+        curves = np.array([trailing_mean_curve([e["global_step"] for e in r[2]], [e["return"] for e in r[2]], grid)
+                           for r in runs])
         fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-        mean = curves.mean(axis=0)
-        ax.fill_between(grid, curves.min(axis=0), curves.max(axis=0), alpha=0.25, linewidth=0)
-        ax.plot(grid, mean, linewidth=2)
+        draw(ax, grid, curves, np.random.default_rng(seed))
         ax.set_xlabel("environment steps")
         ax.set_ylabel(f"mean return of the last {LAST_EPISODES} episodes")
-        ax.set_title(f"ppo_ref on {_label(key)}: mean and min-max over {len(runs)} seeds", fontsize=10)
+        ax.set_title(f"ppo_ref on {_label(key)}\nmean over {len(runs)} seeds, 95 % bootstrap band", fontsize=10)
         ax.grid(alpha=0.3)
         fig.tight_layout()
         path = os.path.join(out_dir, f"{key[0]}{'' if key[1] else '-no-bootstrap'}"
@@ -108,7 +73,7 @@ def table(run_dirs):
             "|---|---|---|---|---|---|"]
     for key, runs in group_by_env(run_dirs):
         finals = [np.mean([e["return"] for e in r[2][-LAST_EPISODES:]]) for r in runs]
-        evals = [_eval_mean(r[0]) for r in runs]
+        evals = [eval_score(r[0]) for r in runs]
         evals = [e for e in evals if e is not None]
         walls = [r[3][-1]["wall_time"] for r in runs]
         sps = [np.median([m["steps_per_second"] for m in r[3]]) for r in runs]
@@ -117,11 +82,3 @@ def table(run_dirs):
                     f"{np.mean(walls) / 60:.1f} min | {np.mean(sps):.0f} |")
     return "\n".join(rows)
 
-
-def _eval_mean(run_dir):
-    path = os.path.join(run_dir, "eval.txt")
-    if not os.path.isfile(path):
-        return None
-    with open(path) as f:
-        match = EVAL_LINE.search(f.read())
-    return float(match.group(1)) if match else None

@@ -38,14 +38,26 @@ def continuation_note(recorded, current):
             "continuation will not be bit for bit like an uninterrupted run")
 
 
+def check_resume_settings(given):
+    """The rule of ``train --resume``: a resumed run keeps its saved config but for
+    the settings ``given`` of config.HOW_TO_RUN, which choose where the numbers are
+    computed, never which; raises a ConfigError naming any other setting given."""
+    fixed = [k for k in given if k not in HOW_TO_RUN]
+    if fixed:
+        flags = lambda names: ", ".join("--" + n.replace("_", "-") for n in names)  # noqa: E731
+        raise ConfigError(f"a resumed run keeps its saved config but for where the numbers are computed; do not "
+                          f"also pass {flags(fixed)} (only {flags(HOW_TO_RUN)} may change, as they change no number)")
+
+
 def open_run(cfg, resume, how=None, log=print):
     """``(cfg, state, sim_states)`` to continue the run in ``resume`` (a run directory
     or checkpoint) with its saved config, but for the settings in ``how`` (only
-    config.HOW_TO_RUN fields), or ``(cfg, None, None)`` for a new run of ``cfg``,
+    config.HOW_TO_RUN fields: :func:`check_resume_settings`), or ``(cfg, None, None)`` for a new run of ``cfg``,
     whose run directory must not hold a run already. ``cfg.run_dir`` is set either way.
     Resuming with other library versions or numerics than the checkpoint's says so
     through ``log`` and goes on."""
     if resume is not None:
+        check_resume_settings(how or {})
         path = ckpt.resolve(resume)
         arrays = ckpt.load(path)
         cfg, state, sim_states = ckpt.state_from_arrays(arrays)
@@ -55,9 +67,6 @@ def open_run(cfg, resume, how=None, log=print):
         if note:
             log(note)
         if how:
-            if set(how) - set(HOW_TO_RUN):
-                raise ConfigError(f"a resumed run keeps its saved config but for {', '.join(HOW_TO_RUN)}; "
-                                  f"got {', '.join(sorted(set(how) - set(HOW_TO_RUN)))}")
             cfg = validate(dataclasses.replace(cfg, **how))
         return cfg, state, sim_states
     cfg = validate(dataclasses.replace(cfg))

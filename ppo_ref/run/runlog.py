@@ -1,9 +1,5 @@
-"""A run directory: the resolved config, the metrics and episodes CSVs, the checkpoint.
-
-    RUN_DIR/config.json     the resolved Config
-    RUN_DIR/metrics.csv     one row per iteration
-    RUN_DIR/episodes.csv    one row per finished episode
-    RUN_DIR/checkpoint.npz  the latest checkpoint (see checkpoint.py)
+"""Writing a run directory (its layout and reading: layout.py): config.json, and the
+metrics and episodes CSVs, row by row.
 
 Rows are appended and flushed as they come. On resume, rows written after the
 checkpoint (by a run that then crashed) are dropped, so the CSVs and the resumed
@@ -17,14 +13,9 @@ import json
 import os
 
 from ppo_ref.npzio import write_bytes_atomic
-from ppo_ref.run.checkpoint import CHECKPOINT_NAME
-
-METRICS_FIELDS = (
-    "iteration", "global_step", "wall_time", "steps_per_second", "episodic_return", "episodic_length",
-    "episodes", "pg_loss", "v_loss", "entropy", "approx_kl", "clipfrac", "explained_variance",
-    "learning_rate", "grad_norm",
-)
-EPISODES_FIELDS = ("global_step", "return", "length")
+from ppo_ref.run.layout import (CHECKPOINT_NAME, CONFIG_NAME, EPISODES_FIELDS, EPISODES_NAME, METRICS_FIELDS,
+                                METRICS_NAME)
+from ppo_ref.run.tensorboard import EventLog
 
 
 class RunLog:
@@ -35,21 +26,21 @@ class RunLog:
         self.run_dir = run_dir
         self._tb = None
         if tensorboard:
-            from ppo_ref.run.tensorboard import EventLog
             self._tb = EventLog(run_dir, resume_step)
         os.makedirs(run_dir, exist_ok=True)
         self.checkpoint_path = os.path.join(run_dir, CHECKPOINT_NAME)
-        for name in (CHECKPOINT_NAME, "metrics.csv", "episodes.csv"):
+        for name in (CHECKPOINT_NAME, METRICS_NAME, EPISODES_NAME):
             for stale in glob.glob(glob.escape(os.path.join(run_dir, name)) + ".tmp-*"):
                 os.remove(stale)  # left by a process killed while writing the file atomically
         if resume_step is None:
-            with open(os.path.join(run_dir, "config.json"), "w") as f:
+            with open(os.path.join(run_dir, CONFIG_NAME), "w") as f:
                 json.dump(config_dict, f, indent=2)
                 f.write("\n")
         self._files = {}
         self._writers = {}
-        for name, fields in (("metrics", METRICS_FIELDS), ("episodes", EPISODES_FIELDS)):
-            path = os.path.join(run_dir, f"{name}.csv")
+        for name, file_name, fields in (("metrics", METRICS_NAME, METRICS_FIELDS),
+                                        ("episodes", EPISODES_NAME, EPISODES_FIELDS)):
+            path = os.path.join(run_dir, file_name)
             if resume_step is not None and os.path.exists(path):
                 _truncate_after(path, resume_step)
                 f = open(path, "a", newline="")
@@ -94,8 +85,3 @@ def _truncate_after(path, global_step):
     csv.writer(text).writerows(kept)
     write_bytes_atomic(path, text.getvalue().encode())
 
-
-def read_csv(path):
-    """Rows of a metrics or episodes CSV as dicts of floats."""
-    with open(path, newline="") as f:
-        return [{k: float(v) if v != "" else float("nan") for k, v in row.items()} for row in csv.DictReader(f)]

@@ -1,7 +1,8 @@
 """Sweeps: seeds x envs x variants of independent runs on Ray (``ppo-ref sweep``).
 
 Each run is an ordinary run directory, ``OUT/ENV__VARIANT__seedS``, that eval,
-summary, report, plot and ``train --resume`` understand; ``OUT/sweep.json`` holds
+summary, report, plot, compare and ``train --resume`` understand (they find the
+runs of OUT as of any folder, with layout.find_runs); ``OUT/sweep.json`` holds
 the grid, the runs and the library versions. A run already finished is skipped,
 an interrupted one resumes from its checkpoint, a run whose worker process dies
 is retried by Ray (from its last checkpoint), and a run that raises (a bad env
@@ -32,20 +33,20 @@ import time
 import typing
 
 from ppo_ref import numerics
-from ppo_ref.config import Config, ConfigError, validate
-from ppo_ref.envs.errors import EnvError
+from ppo_ref.config import Config, validate
+from ppo_ref.errors import UserError, import_optional
 from ppo_ref.npzio import write_bytes_atomic
 from ppo_ref.run import checkpoint as ckpt
 from ppo_ref.run.checkpoint import CheckpointError
+from ppo_ref.run.layout import CHECKPOINT_NAME
 
 SPEC_NAME = "sweep.json"
 SPEC_FORMAT = "ppo_ref-sweep"
 MAX_RETRIES = 3  # Ray's retries of a run whose worker process or node dies
 GRID_FIELDS = ("env_id", "seed", "run_dir")  # set by the sweep itself, not by --vary
-USER_ERRORS = (ConfigError, EnvError, CheckpointError)
 
 
-class SweepError(ValueError):
+class SweepError(UserError):
     """A sweep cannot start (no Ray, a bad grid); the message says why."""
 
 
@@ -133,7 +134,7 @@ def plan(env_ids, seeds, vary=None, base=None):
 
 def checkpoint_iteration(run_dir):
     """The iteration of the checkpoint in ``run_dir`` (and its config), or (0, None)."""
-    path = os.path.join(run_dir, ckpt.CHECKPOINT_NAME)
+    path = os.path.join(run_dir, CHECKPOINT_NAME)
     if not os.path.isfile(path):
         return 0, None
     arrays = ckpt.load(path)
@@ -199,7 +200,7 @@ def run_one(name, cfg_dict, out, files, sent, progress, callback=None):
 
     progress.report.remote(name, 0, os.getpid())
     quiet = lambda message: None  # noqa: E731 (the driver shows the progress)
-    if os.path.isfile(os.path.join(run_dir, ckpt.CHECKPOINT_NAME)):
+    if os.path.isfile(os.path.join(run_dir, CHECKPOINT_NAME)):
         state = train(resume=run_dir, progress=False, log=quiet, callback=on_iteration)
     else:
         cfg = Config.from_dict({**cfg_dict, "run_dir": run_dir})
@@ -218,7 +219,7 @@ def run_one(name, cfg_dict, out, files, sent, progress, callback=None):
 def sent_iteration(sent):
     """The iteration of the checkpoint among a run's files sent to a worker."""
     with tempfile.TemporaryDirectory() as d:
-        _write_files(d, {ckpt.CHECKPOINT_NAME: sent[ckpt.CHECKPOINT_NAME]})
+        _write_files(d, {CHECKPOINT_NAME: sent[CHECKPOINT_NAME]})
         return checkpoint_iteration(d)[0]
 
 
@@ -237,7 +238,7 @@ class Progress:
 
 def one_line(err):
     """A run's error as one line: a user error's own message, anything else with its type."""
-    if isinstance(err, (SweepError, *USER_ERRORS)):
+    if isinstance(err, UserError):
         text = str(err)
     elif isinstance(err, OSError) and err.filename:
         text = f"{err.strerror}: {err.filename}"
@@ -269,11 +270,7 @@ def write_spec(out, env_ids, seeds, vary, base, runs):
 
 
 def import_ray():
-    try:
-        import ray
-    except ImportError:
-        raise SweepError("ppo-ref sweep needs ray: pip install 'ppo_ref[sweep]'") from None
-    return ray
+    return import_optional("ray", "ppo-ref sweep", "sweep")
 
 
 def sweep(env_ids, seeds, out, vary=None, base=None, address=None, max_concurrent=None, files=None,
@@ -305,7 +302,7 @@ def sweep(env_ids, seeds, out, vary=None, base=None, address=None, max_concurren
         try:
             validate(dataclasses.replace(cfg))
             state = run_status(run_dir, cfg)
-        except (SweepError, *USER_ERRORS) as err:
+        except UserError as err:
             status[name] = f"failed: {one_line(err)}"
             log(f"{name}: failed: {one_line(err)}")
             continue
@@ -385,15 +382,4 @@ def progress_line(status, running, waiting, steps, totals):
     parts = [f"runs: {done} finished, {len(running)} running, {failed} failed, {waiting} waiting"]
     parts += [f"{name} {steps.get(name, (0, None))[0]}/{totals[name]}" for name in running]
     return " | ".join(parts)
-
-
-def run_dirs_of(path):
-    """The run directories of a sweep directory (those with a config.json, in the
-    spec's order), or ``[path]`` for anything else."""
-    spec = os.path.join(path, SPEC_NAME)
-    if not os.path.isfile(spec):
-        return [path]
-    with open(spec) as f:
-        names = json.load(f).get("runs", [])
-    return [os.path.join(path, n) for n in names if os.path.isfile(os.path.join(path, n, "config.json"))]
 

@@ -3,9 +3,10 @@ run of CleanRL's ``ppo_continuous_action.py`` overlay in one TensorBoard.
 
 Written live by ``ppo-ref train --tensorboard`` (into the run directory, as
 CleanRL writes into ``runs/RUN_NAME``), or afterwards from a run's CSVs by
-``ppo-ref tensorboard RUN_DIR...``. Needs the ``tensorboard`` package
-(``pip install 'ppo_ref[tensorboard]'``), which writes and reads event files
-without TensorFlow or PyTorch.
+``ppo-ref tensorboard RUN_DIR...`` (convert.py); read back by ``ppo-ref compare``
+(:func:`read_scalars`, for CleanRL's runs as for ppo_ref's). Needs the
+``tensorboard`` package (``pip install 'ppo_ref[tensorboard]'``), which writes and
+reads event files without TensorFlow or PyTorch.
 
 Every scalar is logged at its global step, as CleanRL logs it:
 
@@ -21,12 +22,11 @@ Every scalar is logged at its global step, as CleanRL logs it:
   ``losses/grad_norm`` is ppo_ref's own (CleanRL has no such tag).
 """
 
-import glob
 import math
 import os
 import time
 
-from ppo_ref.config import ConfigError
+from ppo_ref.errors import import_optional
 
 #: metrics.csv column -> CleanRL tag, logged once per iteration.
 METRIC_TAGS = {
@@ -47,17 +47,15 @@ CONVERTED_SUFFIX = ".ppo_ref_csv"
 
 
 def _import():
-    try:
-        from tensorboard.compat.proto import event_pb2, summary_pb2
-        from tensorboard.summary.writer.event_file_writer import EventFileWriter
-    except ImportError:
-        raise ConfigError("TensorBoard logging needs the tensorboard package: "
-                          "pip install 'ppo_ref[tensorboard]'") from None
+    event_pb2 = import_optional("tensorboard.compat.proto.event_pb2", "TensorBoard logging", "tensorboard")
+    from tensorboard.compat.proto import summary_pb2
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
     return EventFileWriter, event_pb2, summary_pb2
 
 
 def check_available():
-    """Raise a one-line ConfigError when the tensorboard package is missing."""
+    """Raise a one-line MissingPackageError when the tensorboard package is missing."""
     _import()
 
 
@@ -111,52 +109,15 @@ class EventLog:
         self._writer.close()
 
 
-def find_runs(paths):
-    """The run directories in ``paths``: each path that is one, and the run
-    directories below each path that is not (such as docs/results/Hopper-v4)."""
-    runs = []
-    for path in paths:
-        below = sorted(os.path.dirname(p) for p in glob.glob(os.path.join(glob.escape(path), "**", "config.json"),
-                                                             recursive=True))
-        runs += [path] if os.path.isfile(os.path.join(path, "config.json")) or not below else below
-    return runs
-
-
-def convert(run_dir, out_dir=None):
-    """Write the event file of a finished (or running) run from its CSVs, into
-    ``out_dir`` (default: the run directory itself), replacing the one an
-    earlier conversion wrote there. Returns the path of the event file."""
-    from ppo_ref.run.report import load_run
-    from ppo_ref.run.runlog import read_csv
-
-    _, episodes, _ = load_run(run_dir)
-    metrics = read_csv(os.path.join(run_dir, "metrics.csv"))
-    _import()
-    if out_dir is None:
-        live = [f for f in glob.glob(os.path.join(glob.escape(run_dir), "events.out.tfevents.*"))
-                if not f.endswith(CONVERTED_SUFFIX)]
-        if live:
-            raise ConfigError(f"{run_dir} already holds the event file its training wrote ({os.path.basename(live[0])}); "
-                              "write a converted copy elsewhere with --out LOG_DIR")
-        out_dir = run_dir
-    for old in glob.glob(os.path.join(glob.escape(out_dir), "events.out.tfevents.*" + CONVERTED_SUFFIX)):
-        os.remove(old)
-    # Wall times: the run's own clock (seconds since its start), so that
-    # TensorBoard's "relative" axis shows the training time.
-    start = os.path.getmtime(os.path.join(run_dir, "config.json"))
-    log = EventLog(out_dir, filename_suffix=CONVERTED_SUFFIX)
-    try:
-        rows = iter(metrics)
-        row = next(rows, None)
-        for ep in episodes:
-            while row is not None and row["global_step"] < ep["global_step"]:
-                log.metrics(row, start + row["wall_time"])
-                row = next(rows, None)
-            wall = start + (row["wall_time"] if row is not None else metrics[-1]["wall_time"] if metrics else 0.0)
-            log.episode(ep["global_step"], ep["return"], ep["length"], wall)
-        while row is not None:
-            log.metrics(row, start + row["wall_time"])
-            row = next(rows, None)
-    finally:
-        log.close()
-    return log.path
+def read_scalars(path, tag):
+    """``(steps, values)`` of the scalars under ``tag`` in an event file or a
+    directory of them, read with TensorBoard's own reader (which drops the points
+    that a restart marker, written by a resumed run, supersedes)."""
+    acc = import_optional("tensorboard.backend.event_processing.event_accumulator",
+                          "reading TensorBoard event files", "tensorboard")
+    events = acc.EventAccumulator(os.fspath(path), size_guidance={acc.SCALARS: 0})
+    events.Reload()
+    if tag not in events.Tags()["scalars"]:
+        return [], []
+    scalars = events.Scalars(tag)
+    return [e.step for e in scalars], [e.value for e in scalars]

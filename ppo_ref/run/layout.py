@@ -1,0 +1,220 @@
+"""A run directory: what it holds, how it is read, and the one way of finding runs.
+
+    RUN_DIR/config.json             the resolved Config, and "versions" (library versions, numerics)
+    RUN_DIR/metrics.csv             one row per iteration (METRICS_FIELDS)
+    RUN_DIR/episodes.csv            one row per finished episode (EPISODES_FIELDS)
+    RUN_DIR/checkpoint.npz          the latest checkpoint (its format: checkpoint.py)
+    RUN_DIR/events.out.tfevents.*   with --tensorboard (tensorboard.py)
+    RUN_DIR/eval.txt                a kept ``ppo-ref eval`` line (docs/results does so)
+
+runlog.py writes the CSVs and config.json; this module reads them. ``ppo-ref
+compare`` also reads two kinds of run of other implementations: a directory of
+TensorBoard event files with CleanRL's ``charts/episodic_return`` against the
+global step (CleanRL's ``runs/RUN_NAME``), and a CSV file with the columns
+``global_step`` and ``episodic_return``. Such a run names its env in its path:
+the first part of a name that is an env id (``Hopper-v4__ppo__1__1700000000``,
+``Hopper-v4/seed1.csv``).
+
+:func:`find_runs` is how every command that reads runs finds them: a path that is
+a run is that run; any other directory holds the runs below it, in natural order
+(``seed2`` before ``seed10``), so a run directory, a folder of them
+(docs/results/Hopper-v4) and a sweep directory are all accepted alike.
+"""
+
+import csv
+import dataclasses
+import json
+import os
+import re
+
+import numpy as np
+
+from ppo_ref.config import Config
+from ppo_ref.errors import UserError
+from ppo_ref.run import tensorboard
+
+CONFIG_NAME = "config.json"
+METRICS_NAME = "metrics.csv"
+EPISODES_NAME = "episodes.csv"
+CHECKPOINT_NAME = "checkpoint.npz"
+EVAL_NAME = "eval.txt"
+EVENTS_PREFIX = "events.out.tfevents."
+
+METRICS_FIELDS = (
+    "iteration", "global_step", "wall_time", "steps_per_second", "episodic_return", "episodic_length",
+    "episodes", "pg_loss", "v_loss", "entropy", "approx_kl", "clipfrac", "explained_variance",
+    "learning_rate", "grad_norm",
+)
+EPISODES_FIELDS = ("global_step", "return", "length")
+#: The columns of another implementation's CSV of finished episodes.
+CSV_COLUMNS = ("global_step", "episodic_return")
+
+EVAL_LINE = re.compile(r"episodes \(deterministic\): return (-?[0-9.]+) \+- ")  # as ppo-ref eval prints it
+ENV_ID = re.compile(r"[A-Za-z][\w.:/-]*-v[0-9]+")
+KINDS = {"ppo_ref": "a ppo_ref run directory", "events": "TensorBoard event files", "csv": "a CSV of episodes"}
+
+
+class RunDirError(UserError):
+    """A path holds no run, or not the run a command needs; the message says why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """A run found by :func:`find_runs`: its path and its kind, a key of KINDS."""
+    path: str
+    kind: str
+
+
+def read_csv(path):
+    """Rows of a metrics or episodes CSV as dicts of floats."""
+    with open(path, newline="") as f:
+        return [{k: float(v) if v != "" else float("nan") for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def read_config(run_dir):
+    """The run's Config, from config.json without its "versions"; a field a config
+    written by an earlier ppo_ref lacks takes its default."""
+    path = os.path.join(run_dir, CONFIG_NAME)
+    with open(path) as f:
+        saved = json.load(f)
+    fields = {f.name for f in dataclasses.fields(Config)}
+    unknown = sorted(set(saved) - fields - {"versions"})
+    if unknown:
+        raise RunDirError(f"{path} holds {', '.join(unknown)}, which is not a setting of this ppo_ref")
+    return Config(**{k: v for k, v in saved.items() if k in fields})
+
+
+def load_run(run_dir):
+    """(Config, episodes rows, metrics rows) of a ppo_ref run directory."""
+    missing = [n for n in (CONFIG_NAME, EPISODES_NAME, METRICS_NAME) if not os.path.isfile(os.path.join(run_dir, n))]
+    if missing:
+        raise RunDirError(f"{run_dir} is not a ppo_ref run directory: no {', '.join(missing)}")
+    episodes = read_csv(os.path.join(run_dir, EPISODES_NAME))
+    metrics = read_csv(os.path.join(run_dir, METRICS_NAME))
+    if not episodes or not metrics:
+        raise RunDirError(f"{run_dir} has no finished episode or iteration to report yet")
+    return read_config(run_dir), episodes, metrics
+
+
+def eval_score(run_dir):
+    """The mean return of the deterministic evaluation kept in eval.txt, or None."""
+    path = os.path.join(run_dir, EVAL_NAME)
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        match = EVAL_LINE.search(f.read())
+    return float(match.group(1)) if match else None
+
+
+def event_files(run_dir):
+    """The TensorBoard event files in ``run_dir``, sorted."""
+    return sorted(os.path.join(run_dir, n) for n in os.listdir(run_dir) if n.startswith(EVENTS_PREFIX))
+
+
+def env_id(run):
+    """The env a run trained on: its config's, or the first env id in its path."""
+    if run.kind == "ppo_ref":
+        return read_config(run.path).env_id
+    path = os.path.abspath(run.path)
+    while os.path.dirname(path) != path:
+        head = os.path.basename(path).removesuffix(".csv").split("__")[0]
+        if ENV_ID.fullmatch(head):
+            return head
+        path = os.path.dirname(path)
+    raise RunDirError(f"{run.path}: its path names no env id; name it like CleanRL's runs (ENV_ID__NAME, such as "
+                      "Hopper-v4__myport__1) or put it in a folder named for its env (Hopper-v4/)")
+
+
+def episode_returns(run):
+    """``(global_steps, returns)`` of a run's finished episodes, as float64 arrays in
+    step order: episodes.csv, the ``charts/episodic_return`` scalars of event files
+    (float32, as TensorBoard stores them), or a CSV's two columns."""
+    if run.kind == "ppo_ref":
+        _, episodes, _ = load_run(run.path)
+        steps, returns = [e["global_step"] for e in episodes], [e["return"] for e in episodes]
+    elif run.kind == "events":
+        steps, returns = tensorboard.read_scalars(run.path, tensorboard.EPISODE_TAGS["return"])
+        if not steps:
+            raise RunDirError(f"{run.path} holds no {tensorboard.EPISODE_TAGS['return']} scalars (CleanRL's tag "
+                              "for the return of a finished episode)")
+    else:
+        steps, returns = _read_episodes_csv(run.path)
+    steps, returns = np.asarray(steps, dtype=np.float64), np.asarray(returns, dtype=np.float64)
+    order = np.argsort(steps, kind="stable")
+    return steps[order], returns[order]
+
+
+def _read_episodes_csv(path):
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or ())]
+        if missing:
+            raise RunDirError(f"{path} has no column {missing[0]}; a CSV of episodes has the columns "
+                              f"{','.join(CSV_COLUMNS)}")
+        steps, returns = [], []
+        for row in reader:
+            try:
+                steps.append(float(row["global_step"]))
+                returns.append(float(row["episodic_return"]))
+            except (TypeError, ValueError):
+                raise RunDirError(f"{path}, line {reader.line_num}: {row['global_step']!r}, "
+                                  f"{row['episodic_return']!r} are not numbers") from None
+    if not steps:
+        raise RunDirError(f"{path} holds no episode")
+    return steps, returns
+
+
+def _kind(path):
+    """The kind of run ``path`` is (a key of KINDS), or None."""
+    if os.path.isdir(path):
+        if os.path.isfile(os.path.join(path, CONFIG_NAME)):
+            return "ppo_ref"
+        return "events" if event_files(path) else None
+    if os.path.basename(path).startswith(EVENTS_PREFIX):
+        return "events"
+    return "csv" if path.endswith(".csv") else None
+
+
+def _is_episodes_csv(path):
+    """A CSV of another implementation's episodes (not a ppo_ref run's own CSVs)."""
+    if not path.endswith(".csv") or os.path.basename(path) in (METRICS_NAME, EPISODES_NAME):
+        return False
+    with open(path, newline="") as f:
+        header = next(csv.reader(f), [])
+    return all(c in header for c in CSV_COLUMNS)
+
+
+def _natural(name):
+    return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"([0-9]+)", name)]
+
+
+def _walk(path):
+    kind = _kind(path)
+    if kind is not None:
+        yield Run(path, kind)
+    elif os.path.isdir(path):
+        for name in sorted(os.listdir(path), key=_natural):
+            child = os.path.join(path, name)
+            if os.path.isdir(child) or _is_episodes_csv(child):
+                yield from _walk(child)
+
+
+def find_runs(paths, foreign=False):
+    """The runs in ``paths``, each path's in natural order: ppo_ref run directories,
+    and with ``foreign`` also other implementations' event files and CSVs. A path
+    that holds none is refused, naming it."""
+    runs = []
+    for path in paths:
+        path = os.fspath(path)
+        if not os.path.exists(path):
+            raise RunDirError(f"{path}: no such file or directory")
+        found = list(_walk(path))
+        wanted = [r for r in found if foreign or r.kind == "ppo_ref"]
+        if not wanted:
+            if foreign:
+                raise RunDirError(f"{path} holds no run: no ppo_ref run directory (config.json), TensorBoard event "
+                                  f"file or CSV with the columns {','.join(CSV_COLUMNS)} in it or below it")
+            other = " (it holds runs of another implementation, which ppo-ref compare reads)" if found else ""
+            raise RunDirError(f"{path} holds no ppo_ref run directory: no {CONFIG_NAME} in it or below it{other}")
+        runs += [r for r in wanted if r not in runs]
+    return runs

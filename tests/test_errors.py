@@ -1,0 +1,54 @@
+"""User errors: one base class the CLI prints as one line, and the missing optional
+package as its own error whose line says what to install."""
+
+import ast
+import pathlib
+import sys
+
+import pytest
+
+from ppo_ref.cli import main
+from ppo_ref.config import ConfigError
+from ppo_ref.envs.errors import EnvError
+from ppo_ref.errors import MissingPackageError, UserError, import_optional
+from ppo_ref.port.format import GoldenError
+from ppo_ref.run.checkpoint import CheckpointError
+from ppo_ref.run.compare import CompareError
+from ppo_ref.run.layout import RunDirError
+from ppo_ref.run.sweep import SweepError
+
+ERRORS = pathlib.Path(__file__).parent.parent / "ppo_ref" / "errors.py"
+
+
+@pytest.mark.parametrize("error", [ConfigError, EnvError, CheckpointError, GoldenError, SweepError, RunDirError,
+                                   CompareError, MissingPackageError])
+def test_every_specific_user_error_is_a_user_error(error):
+    assert issubclass(error, UserError)
+
+
+def test_the_errors_module_imports_nothing_of_ppo_ref():
+    for node in ast.walk(ast.parse(ERRORS.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            assert node.level == 0 and not node.module.startswith("ppo_ref"), node.module
+        elif isinstance(node, ast.Import):
+            assert not any(a.name.startswith("ppo_ref") for a in node.names)
+
+
+def test_a_missing_package_names_the_extra_that_installs_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ppo_ref_absent_package", None)
+    with pytest.raises(MissingPackageError) as err:
+        import_optional("ppo_ref_absent_package.sub", "drawing", "plot", "or do without")
+    assert str(err.value) == ("drawing needs ppo_ref_absent_package: pip install 'ppo_ref[plot]' "
+                              "(or do without)")
+    assert import_optional("json", "reading", "none") is sys.modules["json"]
+
+
+def test_plot_without_matplotlib_says_how_to_install_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    from test_report import make_run
+
+    run = make_run(tmp_path / "run", "Hopper-v4", True, [1.0, 2.0])
+    with pytest.raises(SystemExit) as exit_:
+        main(["plot", str(run), "--out", str(tmp_path / "out")])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == "ppo-ref: error: ppo-ref plot needs matplotlib: pip install 'ppo_ref[plot]'\n"

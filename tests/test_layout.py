@@ -1,0 +1,121 @@
+"""The run directory's layout and the one way of finding runs: every command that
+reads runs accepts the same directory shapes."""
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import train_tiny
+from ppo_ref.cli import main
+from ppo_ref.run import layout
+from ppo_ref.run.layout import Run, RunDirError, find_runs
+
+pytestmark = pytest.mark.env  # trains tiny runs to read
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("layout") / "run"
+    train_tiny(run_dir)
+    return run_dir
+
+
+def copy_run(src, dst):
+    dst.mkdir(parents=True)
+    for name in (layout.CONFIG_NAME, layout.METRICS_NAME, layout.EPISODES_NAME):
+        shutil.copy(src / name, dst / name)
+    return dst
+
+
+def shapes(tiny_run, root):
+    """Each directory shape a user passes, with the run directories it holds in order."""
+    results = root / "results"
+    seeds = [copy_run(tiny_run, results / "Hopper-v4" / f"seed{s}") for s in (10, 2, 1)]
+    sweep = root / "sweep"
+    swept = [copy_run(tiny_run, sweep / f"Hopper-v4__base__seed{s}") for s in (1, 2)]
+    (sweep / "sweep.json").write_text(json.dumps({"format": "ppo_ref-sweep", "runs": [p.name for p in swept]}))
+    return {
+        "a run directory": ([seeds[2]], [seeds[2]]),
+        "a folder of runs": ([results / "Hopper-v4"], [seeds[2], seeds[1], seeds[0]]),
+        "a folder of folders of runs": ([results], [seeds[2], seeds[1], seeds[0]]),
+        "a sweep directory": ([sweep], swept),
+    }
+
+
+def test_report_and_tensorboard_accept_the_same_directory_shapes(tiny_run, tmp_path, capsys):
+    pytest.importorskip("tensorboard")
+    for shape, (paths, expected) in shapes(tiny_run, tmp_path).items():
+        assert [r.path for r in find_runs(paths)] == [str(p) for p in expected], shape
+        assert main(["report", *map(str, paths)]) == 0
+        rows = capsys.readouterr().out.splitlines()
+        assert rows[2].startswith(f"| Hopper-v4 | {len(expected)} |"), (shape, rows)
+        out = tmp_path / "tb" / shape.replace(" ", "_")
+        assert main(["tensorboard", *map(str, paths), "--out", str(out)]) == 0
+        written = capsys.readouterr().out.split()
+        assert len(written) == len(expected), shape
+        assert len({os.path.dirname(p) for p in written}) == len(expected), shape
+
+
+def test_a_path_without_runs_is_refused_in_one_line_by_every_command(tmp_path, capsys):
+    (tmp_path / "empty" / "deeper").mkdir(parents=True)
+    (tmp_path / "notes.txt").write_text("no run here")
+    for path, fragment in ((tmp_path / "empty", "holds no ppo_ref run directory: no config.json in it or below it"),
+                           (tmp_path / "missing", "no such file or directory")):
+        for command in (["report"], ["plot", "--out", str(tmp_path / "o")], ["tensorboard"]):
+            with pytest.raises(SystemExit) as exit_:
+                main([command[0], str(path), *command[1:]])
+            assert exit_.value.code == 2
+            err = capsys.readouterr().err
+            assert err.count("\n") == 1 and str(path) in err and fragment in err, (command, err)
+
+
+def test_runs_of_other_implementations_are_found_only_when_asked_for(tmp_path):
+    cleanrl = tmp_path / "runs" / "Hopper-v4__ppo_continuous_action__1__1700000000"
+    cleanrl.mkdir(parents=True)
+    (cleanrl / "events.out.tfevents.1700000000.host.1.0").write_bytes(b"")
+    port = tmp_path / "port" / "Hopper-v4"
+    port.mkdir(parents=True)
+    (port / "seed1.csv").write_text("global_step,episodic_return\n10,1.5\n")
+    (port / "notes.csv").write_text("a,b\n1,2\n")  # not a CSV of episodes: not a run
+    with pytest.raises(RunDirError, match="holds no ppo_ref run directory.*another implementation"):
+        find_runs([tmp_path / "runs"])
+    assert find_runs([tmp_path / "runs", tmp_path / "port"], foreign=True) == [
+        Run(str(cleanrl), "events"), Run(str(port / "seed1.csv"), "csv")]
+    assert [layout.env_id(r) for r in find_runs([tmp_path], foreign=True)] == ["Hopper-v4", "Hopper-v4"]
+    (tmp_path / "unnamed").mkdir()
+    (tmp_path / "unnamed" / "run.csv").write_text("global_step,episodic_return\n10,1.5\n")
+    with pytest.raises(RunDirError, match="names no env id"):
+        layout.env_id(find_runs([tmp_path / "unnamed"], foreign=True)[0])
+    (tmp_path / "nothing").mkdir()
+    with pytest.raises(RunDirError, match=r"nothing holds no run: no ppo_ref run directory \(config.json\), "
+                                          "TensorBoard event file or CSV with the columns"):
+        find_runs([tmp_path / "nothing"], foreign=True)
+
+
+def test_a_csv_of_episodes_is_read_in_step_order_and_a_bad_one_refused(tmp_path):
+    good = tmp_path / "Hopper-v4__port__1.csv"
+    good.write_text("episodic_return,global_step,seed\n3.0,20,1\n1.0,10,1\n2.0,20,1\n")
+    steps, returns = layout.episode_returns(Run(str(good), "csv"))
+    np.testing.assert_array_equal(steps, [10, 20, 20])
+    np.testing.assert_array_equal(returns, [1.0, 3.0, 2.0])  # a stable order: ties keep the file's order
+    for text, fragment in (("step,return\n1,2\n", "has no column global_step"),
+                           ("global_step,episodic_return\n1,abc\n", "line 2: '1', 'abc' are not numbers"),
+                           ("global_step,episodic_return\n", "holds no episode")):
+        good.write_text(text)
+        with pytest.raises(RunDirError, match=fragment):
+            layout.episode_returns(Run(str(good), "csv"))
+
+
+def test_config_json_is_read_without_its_versions(tiny_run, tmp_path):
+    run = copy_run(tiny_run, tmp_path / "run")
+    saved = json.loads((run / layout.CONFIG_NAME).read_text())
+    assert "versions" in saved
+    config = layout.read_config(run)
+    assert config.to_dict() == {k: v for k, v in saved.items() if k != "versions"}
+    saved["hidden_sizes"] = [32]
+    (run / layout.CONFIG_NAME).write_text(json.dumps(saved))
+    with pytest.raises(RunDirError, match="holds hidden_sizes, which is not a setting"):
+        layout.read_config(run)
