@@ -77,6 +77,9 @@ def build_parser():
                     help="number of episodes (default: 10, or 1 with --video or --gif)")
     ev.add_argument("--deterministic", action="store_true", help="act with the mean action instead of sampling")
     ev.add_argument("--seed", type=int, default=0, help="seed of the evaluation episodes and action noise (default: 0)")
+    ev.add_argument("--actions", metavar="OUT.npz", default=None,
+                    help="also write every step's raw and normalised observation, policy mean, noise and action "
+                         "sent to the env, to check a port's policy per observation (docs/porting.md §2)")
     ev.add_argument("--video", metavar="OUT.mp4", default=None,
                     help="render the episodes into this MP4 file (a GIF if the name ends in .gif), headless "
                          "through EGL or OSMesa")
@@ -253,6 +256,8 @@ def _eval(args):
     if episodes < 1:
         raise ConfigError(f"--episodes ({episodes}) must be a positive integer")
     mode = "deterministic" if args.deterministic else "stochastic"
+    if outputs and args.actions is not None:
+        raise ConfigError("--actions records the evaluation episodes; it does not go with --video or --gif")
     if outputs:
         from ppo_ref.video import record
 
@@ -265,6 +270,17 @@ def _eval(args):
         returns = np.array(returns)
     elif args.max_steps is not None:
         raise ConfigError("--max-steps cuts the episodes of a video short; it needs --video or --gif")
+    elif args.actions is not None:
+        from ppo_ref.evaluate import ActionRecord
+        from ppo_ref.npzio import write_npz_atomic
+
+        if os.path.exists(args.actions):
+            raise ConfigError(f"--actions {args.actions} exists already; choose another file name")
+        record = ActionRecord()
+        returns = evaluate(args.checkpoint, episodes, deterministic=args.deterministic, seed=args.seed,
+                           record=record)
+        write_npz_atomic(args.actions, record.arrays(args.deterministic, args.seed))
+        print(f"wrote {args.actions}: {len(record.steps['obs'])} steps of {len(returns)} episodes")
     else:
         returns = evaluate(args.checkpoint, episodes, deterministic=args.deterministic, seed=args.seed)
     print(f"{len(returns)} episodes ({mode}): return {returns.mean():.2f} +- {returns.std():.2f}")

@@ -3,6 +3,9 @@ Agent state dict, checked by running the exported arrays the way PyTorch does
 (``x @ weight.T + bias``) in numpy, with no torch installed: the exported policy
 chooses ``ppo-ref eval``'s actions on the same observations."""
 
+import pathlib
+import re
+
 import numpy as np
 import pytest
 
@@ -118,7 +121,8 @@ def cleanrl_policy(sd, low, high):
 def eval_act(monkeypatch, run_dir, deterministic, seed):
     """The act(obs) that ``ppo-ref eval`` (evaluate.evaluate) runs its episodes with."""
     captured = []
-    monkeypatch.setattr(evaluate_module, "run_episodes", lambda env_id, episodes, s, act: captured.append(act))
+    monkeypatch.setattr(evaluate_module, "run_episodes", lambda env_id, episodes, s, act, record=None:
+                        captured.append(act))
     evaluate_module.evaluate(run_dir, 1, deterministic=deterministic, seed=seed)
     return captured[0]
 
@@ -189,3 +193,98 @@ def test_cli_refuses_a_non_checkpoint_and_writes_nothing(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no-such-run" in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("deterministic", [True, False])
+def test_eval_actions_records_what_eval_acted_on_and_a_port_reproduces_it(run_dir, tmp_path, capsys,
+                                                                          deterministic):
+    """``ppo-ref eval --actions``: every step's raw observation and action sent to the
+    env; the exported policy, applied as CleanRL's Agent would, gives the same
+    action on each recorded observation (with the recorded noise when sampled),
+    and the record is what gymnasium and numpy's generator give on their own."""
+    out, agent = tmp_path / "actions.npz", tmp_path / "agent.npz"
+    flags = ["--deterministic"] if deterministic else []
+    assert main(["eval", str(run_dir), "--episodes", "2", "--seed", "5", "--actions", str(out), *flags]) == 0
+    assert f"wrote {out}: " in capsys.readouterr().out
+    rec = load(out)
+    export_torch(run_dir, agent)
+    sd = load(agent)
+    env = make_env(ckpt.load_policy(run_dir)[0].env_id)
+    low, high = env.action_space.low, env.action_space.high
+    act = cleanrl_policy(sd, low, high)
+    steps, A = rec["action"].shape
+    assert steps == len(rec["obs"]) == len(rec["episode"]) > 0 and list(rec["reset_seeds"]) == [5, 6]
+    assert sorted(set(rec["episode"].tolist())) == [0, 1] and bool(rec["deterministic"]) == deterministic
+    np.testing.assert_array_equal(rec["obs"][0], env.reset(seed=5)[0])  # episode k reset with seed + k
+    first_of_second = int(np.argmax(rec["episode"] == 1))
+    np.testing.assert_array_equal(rec["obs"][first_of_second], env.reset(seed=6)[0])
+    env.close()
+    if deterministic:
+        assert not rec["noise"].any()
+    else:  # one standard normal per action dimension per step, in step order, from default_rng(seed)
+        np.testing.assert_array_equal(rec["noise"], np.random.default_rng(5).standard_normal((steps, A)))
+    for obs, noise, action in zip(rec["obs"], rec["noise"], rec["action"]):
+        port = act(obs, None if deterministic else noise)
+        assert rel_error(port, action) <= FLOAT64_RTOL
+    assert len(rec["returns"]) == 2
+
+
+def test_eval_actions_refuses_an_existing_file_and_a_video(run_dir, tmp_path, capsys):
+    out = tmp_path / "actions.npz"
+    out.write_bytes(b"keep me")
+    with pytest.raises(SystemExit) as exit_:
+        main(["eval", str(run_dir), "--actions", str(out)])
+    assert exit_.value.code == 2 and "exists already" in capsys.readouterr().err
+    assert out.read_bytes() == b"keep me"
+    with pytest.raises(SystemExit) as exit_:
+        main(["eval", str(run_dir), "--actions", str(tmp_path / "new.npz"), "--gif", str(tmp_path / "a.gif")])
+    assert exit_.value.code == 2 and "does not go with --video or --gif" in capsys.readouterr().err
+
+
+PORTING_MD = pathlib.Path(__file__).resolve().parent.parent / "docs" / "porting.md"
+
+
+def _python_blocks(text, start, stop):
+    """The ```python blocks of docs/porting.md between two headings or phrases."""
+    part = text[text.index(start):text.index(stop)]
+    return re.findall(r"```python\n(.*?)```", part, re.S)
+
+
+def test_the_porting_example_runs_as_written(run_dir, tmp_path, monkeypatch, capsys):
+    """docs/porting.md §2's check and its Adam state, run as written (with torch,
+    where it is installed): per observation the torch Agent acts as eval did, and
+    torch.optim.Adam continued from the checkpoint's state steps as adam_step does."""
+    torch = pytest.importorskip("torch")
+    from ppo_ref.core.optim import adam_step
+
+    text = PORTING_MD.read_text(encoding="utf-8")
+    check, = _python_blocks(text, "The whole check, CleanRL's `Agent` written out", "### Adam's state")
+    adam, = _python_blocks(text, "### Adam's state in `torch.optim.Adam`", "## 3.")
+    monkeypatch.chdir(tmp_path)
+    for flags in ([], ["--deterministic"]):
+        for name in ("agent.npz", "actions.npz"):
+            (tmp_path / name).unlink(missing_ok=True)
+        assert main(["export-torch", str(run_dir), "agent.npz"]) == 0
+        assert main(["eval", str(run_dir), "--episodes", "2", "--seed", "0", "--actions", "actions.npz", *flags]) == 0
+        scope = {}
+        exec(compile(check, "porting.md §2", "exec"), scope)
+        assert "observations, worst |port - eval| / max |eval| = " in capsys.readouterr().out
+    exec(compile(adam.replace("RUN_DIR", str(run_dir)), "porting.md §2 Adam", "exec"), scope)
+    rng = np.random.default_rng(0)
+    grads = {key: rng.normal(size=p.shape) for key, p in scope["agent"].named_parameters()}
+    for key, p in scope["agent"].named_parameters():
+        p.grad = torch.from_numpy(grads[key])
+    scope["optimizer"].step()
+    cfg, params, _ = ckpt.load_policy(run_dir)
+    arrays = ckpt.load(run_dir)
+    state = {"m": ckpt.subdict(arrays, "adam/m"), "v": ckpt.subdict(arrays, "adam/v"), "t": int(arrays["adam/t"])}
+    names, shape = scope["names"], scope["torch_shape"]
+    ours_grads = {names[k]: g[0] if names[k] == "log_std" else g.T if g.ndim == 2 else g for k, g in grads.items()}
+    adam_step(params, ours_grads, state, 3e-4)
+    for key, p in scope["agent"].named_parameters():
+        ours = names[key]
+        got = scope["optimizer"].state[p]
+        assert int(got["step"]) == state["t"]
+        for torch_value, value in ((p.detach().numpy(), params[ours]), (got["exp_avg"].numpy(), state["m"][ours]),
+                                   (got["exp_avg_sq"].numpy(), state["v"][ours])):
+            assert rel_error(torch_value, shape(ours, value)) <= FLOAT64_RTOL, key
