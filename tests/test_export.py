@@ -267,9 +267,9 @@ def test_the_porting_example_runs_as_written(run_dir, tmp_path, monkeypatch, cap
         assert main(["export-torch", str(run_dir), "agent.npz"]) == 0
         assert main(["eval", str(run_dir), "--episodes", "2", "--seed", "0", "--actions", "actions.npz", *flags]) == 0
         scope = {}
-        exec(compile(check, "porting.md §2", "exec"), scope)
+        exec(compile(check, "docs/porting.md §2", "exec"), scope)
         assert "observations, worst |port - eval| / max |eval| = " in capsys.readouterr().out
-    exec(compile(adam.replace("RUN_DIR", str(run_dir)), "porting.md §2 Adam", "exec"), scope)
+    exec(compile(adam.replace("RUN_DIR", str(run_dir)), "docs/porting.md §2 (Adam)", "exec"), scope)
     rng = np.random.default_rng(0)
     grads = {key: rng.normal(size=p.shape) for key, p in scope["agent"].named_parameters()}
     for key, p in scope["agent"].named_parameters():
