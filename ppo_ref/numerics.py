@@ -57,27 +57,26 @@ def requested():
     return mode
 
 
-def _cpu_flags():
-    """The CPU's feature flags from /proc/cpuinfo, or None where it cannot be read."""
+def _cpuinfo(field):
+    """The first value of ``field`` in /proc/cpuinfo, or None where it cannot be read."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
+                if line.startswith(field):
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
     return None
 
 
+def _cpu_flags():
+    """The CPU's feature flags, or None where they cannot be read."""
+    flags = _cpuinfo("flags")
+    return None if flags is None else set(flags.split())
+
+
 def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return _cpuinfo("model name") or platform.processor() or platform.machine()
 
 
 def _machine_problem():

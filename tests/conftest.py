@@ -63,18 +63,29 @@ def golden_outputs():
     return out
 
 
+def cli_in_process(capsys, *args):
+    """``ppo-ref ARGS`` in this process: (exit code, stdout, stderr); an error the
+    CLI reports by exiting counts as that exit code."""
+    try:
+        code = main([*map(str, args)])
+    except SystemExit as exit_:
+        code = exit_.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
 @pytest.fixture
 def check_port_cli(capsys):
-    """``ppo-ref check-port ARGS`` in this process: (exit code, stdout, stderr); an
-    error the CLI reports by exiting counts as that exit code."""
-    def run(*args):
-        try:
-            code = main(["check-port", *map(str, args)])
-        except SystemExit as exit_:
-            code = exit_.code
-        out = capsys.readouterr()
-        return code, out.out, out.err
-    return run
+    """``ppo-ref check-port ARGS`` in this process, as :func:`cli_in_process`."""
+    return lambda *args: cli_in_process(capsys, "check-port", *args)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A run directory of :func:`train_tiny`, trained once per test module."""
+    run_dir = tmp_path_factory.mktemp("tiny") / "run"
+    train_tiny(run_dir)
+    return run_dir
 
 
 def assert_same_state(a, b):

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import train_tiny
+from conftest import cli_in_process, train_tiny
 from ppo_ref.cli import main
 from ppo_ref.run import layout
 from ppo_ref.run.compare import CompareError, compare
@@ -35,12 +35,7 @@ def csv_group(root, env, centre, seeds=5, episodes=150, spread=40.0):
 
 
 def cli(capsys, *args):
-    try:
-        code = main(["compare", *map(str, args)])
-    except SystemExit as exit_:
-        code = exit_.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    return cli_in_process(capsys, "compare", *args)
 
 
 def test_identical_groups_show_no_difference_and_a_shifted_group_one(tmp_path):

@@ -10,7 +10,6 @@ import sys
 
 import pytest
 
-from conftest import train_tiny
 
 pytestmark = pytest.mark.subprocess
 
@@ -29,16 +28,9 @@ def run_audited(*args):
     return subprocess.run([sys.executable, "-c", AUDIT, *args], capture_output=True, text=True, timeout=300)
 
 
-@pytest.fixture(scope="module")
-def checkpoint_dir(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("run") / "hopper"
-    train_tiny(run_dir)
-    return run_dir
-
-
-def test_golden_check_port_and_export_import_no_simulator(tmp_path, checkpoint_dir):
+def test_golden_check_port_and_export_import_no_simulator(tmp_path, tiny_run):
     vectors = tmp_path / "vectors"
-    for args in (["golden", str(vectors)], ["export-torch", str(checkpoint_dir), str(tmp_path / "agent.npz")]):
+    for args in (["golden", str(vectors)], ["export-torch", str(tiny_run), str(tmp_path / "agent.npz")]):
         proc = run_audited(*args)
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.strip().endswith("loaded:"), proc.stdout

@@ -8,19 +8,11 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import train_tiny
 from ppo_ref.cli import main
 from ppo_ref.run import layout
 from ppo_ref.run.layout import Run, RunDirError, find_runs
 
 pytestmark = pytest.mark.env  # trains tiny runs to read
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("layout") / "run"
-    train_tiny(run_dir)
-    return run_dir
 
 
 def copy_run(src, dst):
