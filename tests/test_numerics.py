@@ -111,3 +111,24 @@ def test_native_numerics_cannot_be_chosen_inside_a_process_that_computes_already
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "set PPO_REF_NUMERICS=native before importing ppo_ref" in err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("flags, missing", [({"sse2", "avx", "fma"}, "AVX2"), ({"sse2", "avx2"}, "FMA")])
+def test_a_cpu_without_avx2_or_fma_is_not_pinned_and_says_why(flags, missing):
+    """Forcing the Haswell kernel on such a CPU would stop the process (an illegal
+    instruction): numerics.py, loaded on its own before numpy, with the CPU's flags
+    replaced, sets no variable, and the run is recorded as native with the reason."""
+    code = f"""
+import importlib.util, json, os, sys
+spec = importlib.util.spec_from_file_location("numerics_alone", {numerics.__file__!r})
+n = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(n)
+n._cpu_flags = lambda: {flags!r}
+n.pin()
+print(json.dumps({{"pinned": [k for k in n.PINS if k in os.environ], "status": n.status()}}))
+"""
+    out = run(["-c", code])
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    assert got["pinned"] == []
+    assert got["status"]["numerics"] == "native" and f"the CPU lacks {missing}" in got["status"]["reason"]
