@@ -8,12 +8,15 @@ import pytest
 from ppo_ref.core.agent import value
 from ppo_ref.config import Config
 from ppo_ref.envs.make import make_vector_env
+from ppo_ref.engines import REFERENCE
 from ppo_ref.fast import FAST
 from ppo_ref.core.normalization import normalize_obs, rms_init, rms_update
 from ppo_ref.rollout import collect_rollout
 from ppo_ref.state import init_state
 
 pytestmark = pytest.mark.env
+# Every behaviour below on both engines: the reference core and the fast engine.
+ENGINES = pytest.mark.parametrize("engine", [REFERENCE, FAST], ids=["core", "fast"])
 
 
 class CounterEnv(gym.Env):
@@ -56,22 +59,23 @@ def counter_env():
         gym.registry.pop(env_id)
 
 
-def rollout(env_id, num_steps):
+def rollout(env_id, num_steps, engine):
     cfg = Config(env_id=env_id, num_steps=num_steps, num_minibatches=1, total_timesteps=num_steps)
     envs = make_vector_env(env_id, 1)
     try:
         state = init_state(cfg, envs)
         for k in state.params:  # a policy that pushes actions past the bounds
             state.params[k] = state.params[k] + (3.0 if k == "pi.b2" else 0.0)
-        buf, episodes = collect_rollout(cfg, envs, state, FAST)
+        buf, episodes = collect_rollout(cfg, envs, state, engine)
     finally:
         envs.close()
     return state, buf, episodes
 
 
-def test_truncation_bootstraps_with_the_final_observation(counter_env):
+@ENGINES
+def test_truncation_bootstraps_with_the_final_observation(counter_env, engine):
     env_id = counter_env("ppo_ref_tests/Counter-trunc-v0", max_episode_steps=3)
-    state, buf, episodes = rollout(env_id, 7)
+    state, buf, episodes = rollout(env_id, 7, engine)
     trunc = buf["truncated"][:, 0]
     np.testing.assert_array_equal(trunc, [False, False, True, False, False, True, False])
     assert not buf["terminated"].any()
@@ -94,16 +98,18 @@ def test_truncation_bootstraps_with_the_final_observation(counter_env):
     assert [(e[1], e[2]) for e in episodes] == [(3.0, 3), (3.0, 3)]
 
 
-def test_termination_is_flagged_apart_from_truncation(counter_env):
+@ENGINES
+def test_termination_is_flagged_apart_from_truncation(counter_env, engine):
     env_id = counter_env("ppo_ref_tests/Counter-term-v0", terminate_at=2, max_episode_steps=100)
-    _, buf, _ = rollout(env_id, 5)
+    _, buf, _ = rollout(env_id, 5, engine)
     np.testing.assert_array_equal(buf["terminated"][:, 0], [False, True, False, True, False])
     assert not buf["truncated"].any()
 
 
-def test_env_gets_clipped_actions_and_the_buffer_keeps_the_sampled_ones(counter_env):
+@ENGINES
+def test_env_gets_clipped_actions_and_the_buffer_keeps_the_sampled_ones(counter_env, engine):
     env_id = counter_env("ppo_ref_tests/Counter-clip-v0", max_episode_steps=100)
-    _, buf, _ = rollout(env_id, 6)
+    _, buf, _ = rollout(env_id, 6, engine)
     sampled = buf["actions"][:, 0, 0]
     received = np.array(CounterEnv.received)[:, 0]
     assert (sampled > 0.5).any()  # the shifted policy does leave the bounds
@@ -111,14 +117,15 @@ def test_env_gets_clipped_actions_and_the_buffer_keeps_the_sampled_ones(counter_
     assert not np.array_equal(received, sampled)
 
 
-def test_rewards_are_scaled_as_if_step_by_step(counter_env):
+@ENGINES
+def test_rewards_are_scaled_as_if_step_by_step(counter_env, engine):
     """The rollout scales rewards after its last step; the result must be that of
     scaling them one step at a time (SPEC 3.3): G_t = r_t + gamma G_{t-1}, the running
     variance of G updated every step, G reset when an episode ends."""
     from ppo_ref.core.normalization import reward_scaler_init, scale_reward
 
     env_id = counter_env("ppo_ref_tests/Counter-reward-v0", terminate_at=3, max_episode_steps=100)
-    state, buf, _ = rollout(env_id, 8)
+    state, buf, _ = rollout(env_id, 8, engine)
     scaler = reward_scaler_init(1)
     expected = []
     for t in range(8):  # CounterEnv pays 1.0 every step
