@@ -53,7 +53,7 @@ def test_input_numpy_cannot_read_as_an_array_is_a_type_error_naming_it():
 
 
 def test_checked_runs_the_check_then_the_one_body_and_keeps_the_body_as_unchecked():
-    """``@checked``: the check sees every argument by name, defaults included, its
+    """``checked``: the check sees every argument by name, defaults included, its
     conversions reach the body, and ``.unchecked`` is that very body."""
     from ppo_ref.core.checks import checked
 
@@ -68,7 +68,7 @@ def test_checked_runs_the_check_then_the_one_body_and_keeps_the_body_as_unchecke
     def body(x, scale=2.0):
         return x * scale
 
-    f = checked(check)(body)
+    f = checked(body, check)
     assert f(3) == 6.0 and isinstance(f(3), float) and seen[0] == (3, 2.0)
     assert f(1, scale=5.0) == 5.0
     with pytest.raises(ValueError, match="x must be >= 0, got -1"):

@@ -45,13 +45,17 @@ def grad_norm_order(params):
             for name in layer_names(net, i)] + ["log_std"]
 
 
-@checked(check_policy_mean)
 def policy_mean(params, obs):
     """``mu(s)``: (M, D) -> (M, A)."""
     return mlp_forward.unchecked(params, "pi", obs)[0]
 
 
-@checked(check_value)
+policy_mean = checked(policy_mean, check_policy_mean)
+
+
 def value(params, obs):
     """``V(s)``: (M, D) -> (M,)."""
     return mlp_forward.unchecked(params, "v", obs)[0][:, 0]
+
+
+value = checked(value, check_value)

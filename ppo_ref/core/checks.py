@@ -13,25 +13,24 @@ import numbers
 import numpy as np
 
 
-def checked(check):
-    """``@checked(check)`` over a function of the core: its arguments go through
-    ``check`` first, which takes the same arguments by name, raises on a bad one
-    and returns those it converted (lists to arrays, 0/1 to bool, integers to
-    float), by name. The function's body is then the formula alone; callers whose
-    arguments are known good (another body of the core, the fast engine) call it
-    as ``f.unchecked``: the same body, without the checks."""
-    def decorate(body):
-        signature = inspect.signature(body)
+def checked(body, check):
+    """The public function ``f = checked(f, check_f)``, written under the body ``f``
+    of a formula: its arguments go through ``check`` first, which takes the same
+    arguments by name, raises on a bad one and returns those it converted (lists to
+    arrays, 0/1 to bool, integers to float), by name; then ``body`` runs. The body is
+    the formula alone, and callers whose arguments are known good (another body of
+    the core, the fast engine) call it as ``f.unchecked``. (An assignment rather
+    than a decorator: mutmut, behind ``make mutation``, mutates no decorated function.)"""
+    signature = inspect.signature(body)
 
-        @functools.wraps(body)
-        def checked_call(*args, **kwargs):
-            bound = signature.bind(*args, **kwargs)
-            bound.apply_defaults()
-            bound.arguments.update(check(**bound.arguments))
-            return body(*bound.args, **bound.kwargs)
-        checked_call.unchecked = body
-        return checked_call
-    return decorate
+    @functools.wraps(body)
+    def checked_call(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        bound.arguments.update(check(**bound.arguments))
+        return body(*bound.args, **bound.kwargs)
+    checked_call.unchecked = body
+    return checked_call
 
 
 def as_float_array(name, x, ndim=None, min_ndim=None):

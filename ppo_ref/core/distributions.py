@@ -12,13 +12,14 @@ from .checks import check_entropy, check_kl, check_log_prob, check_sample, check
 LOG_2PI = float(np.log(2.0 * np.pi))
 
 
-@checked(check_sample)
 def sample(rng, mu, log_std):
     """``a = mu + sigma * eps`` with ``eps ~ N(0, I)`` drawn from ``rng``; (..., A)."""
     return mu + np.exp(log_std) * rng.standard_normal(mu.shape).astype(mu.dtype)
 
 
-@checked(check_log_prob)
+sample = checked(sample, check_sample)
+
+
 def log_prob(a, mu, log_std):
     """Log-density of ``a`` under N(mu, diag(sigma^2)), summed over action dims.
 
@@ -28,6 +29,9 @@ def log_prob(a, mu, log_std):
     """
     var = np.exp(2.0 * log_std)
     return np.sum(-((a - mu) ** 2) / (2.0 * var) - log_std - 0.5 * LOG_2PI, axis=-1)
+
+
+log_prob = checked(log_prob, check_log_prob)
 
 
 def log_prob_grads(a, mu, log_std):
@@ -44,7 +48,6 @@ def log_prob_grads(a, mu, log_std):
     return diff / var, diff * diff / var - 1.0
 
 
-@checked(check_entropy)
 def entropy(log_std):
     """Differential entropy of the Gaussian, the same for every state.
 
@@ -53,7 +56,9 @@ def entropy(log_std):
     return float(np.sum(log_std + 0.5 * (1.0 + LOG_2PI)))
 
 
-@checked(check_kl)
+entropy = checked(entropy, check_entropy)
+
+
 def kl(mu_p, log_std_p, mu_q, log_std_q):
     """KL(p || q) between two diagonal Gaussians, summed over action dims.
 
@@ -63,3 +68,6 @@ def kl(mu_p, log_std_p, mu_q, log_std_q):
     """
     var_p, var_q = np.exp(2.0 * log_std_p), np.exp(2.0 * log_std_q)
     return np.sum(log_std_q - log_std_p + (var_p + (mu_p - mu_q) ** 2) / (2.0 * var_q) - 0.5, axis=-1)
+
+
+kl = checked(kl, check_kl)

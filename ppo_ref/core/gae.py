@@ -18,7 +18,6 @@ import numpy as np
 from .checks import check_gae, checked
 
 
-@checked(check_gae)
 def gae(rewards, values, next_values, terminated, truncated, gamma, gae_lambda, bootstrap_truncation=True):
     """Advantages and returns.
 
@@ -44,3 +43,6 @@ def gae(rewards, values, next_values, terminated, truncated, gamma, gae_lambda, 
         last = delta[t] + carry[t] * last
         advantages[t] = last
     return advantages, advantages + values
+
+
+gae = checked(gae, check_gae)

@@ -108,7 +108,6 @@ def loss_at_outputs(params, obs, actions, logprobs_old, advantages, returns, val
     return loss, info, (dmu, pi_cache), (dv[:, None], v_cache), dlog_std
 
 
-@checked(check_ppo_loss)
 def ppo_loss(params, obs, actions, logprobs_old, advantages, returns, values_old, *,
              clip_coef=0.2, ent_coef=0.0, vf_coef=0.5, clip_vloss=True, norm_adv=True):
     """Total loss ``L = L_pi - ent_coef * mean(entropy) + vf_coef * L_v`` and ``dL/dparams``.
@@ -123,6 +122,9 @@ def ppo_loss(params, obs, actions, logprobs_old, advantages, returns, values_old
     grads.update(mlp_backward(dv, v_cache, need_dx=False)[1])
     grads["log_std"] = dlog_std
     return loss, grads, info
+
+
+ppo_loss = checked(ppo_loss, check_ppo_loss)
 
 
 def explained_variance(values, returns):

@@ -36,7 +36,6 @@ def mlp_init(rng, prefix, sizes, hidden_gain, output_gain):
     return params
 
 
-@checked(check_mlp_forward)
 def mlp_forward(params, prefix, x, start=0):
     """``h_0 = x``, ``h_{i+1} = tanh(h_i @ W_i + b_i)`` for hidden layers, and a
     linear last layer. x: (M, in) -> y: (M, out); the cache holds each layer's.
@@ -53,6 +52,9 @@ def mlp_forward(params, prefix, x, start=0):
             h, tanh_cache = tanh_forward(h)
         caches.append((lin_cache, tanh_cache))
     return h, (prefix, caches)
+
+
+mlp_forward = checked(mlp_forward, check_mlp_forward)
 
 
 def mlp_backward(dy, cache, need_dx=True):

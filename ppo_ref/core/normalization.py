@@ -29,7 +29,6 @@ def rms_init(shape=()):
     return RunningMeanStd(np.zeros(shape), np.ones(shape), INIT_COUNT)
 
 
-@checked(check_rms_update)
 def rms_update(rms, x):
     """Merge a batch ``x`` of shape (n, *shape) into ``rms``; returns a new RunningMeanStd.
 
@@ -47,10 +46,15 @@ def rms_update(rms, x):
     return RunningMeanStd(mean, m2 / total, total)
 
 
-@checked(check_normalize_obs)
+rms_update = checked(rms_update, check_rms_update)
+
+
 def normalize_obs(obs, rms):
     """``clip((obs - mean) / sqrt(var + 1e-8), -10, 10)``; obs (..., D)."""
     return np.clip((obs - rms.mean) / np.sqrt(rms.var + NORM_EPS), -OBS_CLIP, OBS_CLIP)
+
+
+normalize_obs = checked(normalize_obs, check_normalize_obs)
 
 
 @dataclass
@@ -64,7 +68,6 @@ def reward_scaler_init(num_envs):
     return RewardScaler(np.zeros(num_envs), rms_init())
 
 
-@checked(check_scale_reward)
 def scale_reward(scaler, rewards, dones, gamma):
     """Scale one step of rewards (N,) from N envs; returns ``(scaled, new_scaler)``.
 
@@ -76,3 +79,6 @@ def scale_reward(scaler, rewards, dones, gamma):
     rms = rms_update.unchecked(scaler.rms, g)
     scaled = np.clip(rewards / np.sqrt(rms.var + NORM_EPS), -REWARD_CLIP, REWARD_CLIP)
     return scaled, RewardScaler(np.where(dones, 0.0, g), rms)
+
+
+scale_reward = checked(scale_reward, check_scale_reward)

@@ -23,7 +23,6 @@ def adam_init(params):
             "t": 0}
 
 
-@checked(check_adam_step)
 def adam_step(params, grads, state, lr, beta1=ADAM_BETA1, beta2=ADAM_BETA2, eps=ADAM_EPS):
     """One Adam step, updating ``params`` and ``state`` in place.
 
@@ -41,6 +40,9 @@ def adam_step(params, grads, state, lr, beta1=ADAM_BETA1, beta2=ADAM_BETA2, eps=
         p -= (lr / (1.0 - beta1**t)) * m / (np.sqrt(v) / float(np.sqrt(1.0 - beta2**t)) + eps)
 
 
+adam_step = checked(adam_step, check_adam_step)
+
+
 def global_grad_norm(grads, names=None):
     """Euclidean norm of all gradients taken together as one vector, the squares
     summed left to right in the order of ``names`` (agent.grad_norm_order; default:
@@ -52,7 +54,6 @@ def global_grad_norm(grads, names=None):
     return float(np.sqrt(total))
 
 
-@checked(check_clip_grad_norm)
 def clip_grad_norm(grads, max_norm, names=None):
     """Scale all gradients by ``min(1, max_norm / (norm + 1e-6))`` (torch's
     ``clip_grad_norm_``). Returns ``(clipped_grads, norm_before_clipping)``.
@@ -64,13 +65,18 @@ def clip_grad_norm(grads, max_norm, names=None):
     return {k: g * scale for k, g in grads.items()}, norm
 
 
+clip_grad_norm = checked(clip_grad_norm, check_clip_grad_norm)
+
+
 def clip_scale(norm, max_norm):
     """``min(1, max_norm / (norm + 1e-6))``: the factor that clips a gradient of
     norm ``norm`` to at most ``max_norm``."""
     return min(1.0, max_norm / (norm + GRAD_NORM_EPS))
 
 
-@checked(check_linear_lr)
 def linear_lr(iteration, num_iterations, lr0):
     """``lr_k = (1 - (k - 1) / K) * lr0`` for iteration k = 1..K (so lr_1 = lr0)."""
     return (1.0 - (iteration - 1.0) / num_iterations) * lr0
+
+
+linear_lr = checked(linear_lr, check_linear_lr)
