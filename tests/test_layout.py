@@ -111,3 +111,13 @@ def test_config_json_is_read_without_its_versions(tiny_run, tmp_path):
     (run / layout.CONFIG_NAME).write_text(json.dumps(saved))
     with pytest.raises(RunDirError, match="holds hidden_sizes, which is not a setting"):
         layout.read_config(run)
+
+
+def test_config_json_with_a_retired_setting_is_read_without_it(tiny_run, tmp_path):
+    """Runs of 0.2.0 saved update_worker (config.RETIRED), docs/results' among them."""
+    run = copy_run(tiny_run, tmp_path / "run")
+    saved = json.loads((run / layout.CONFIG_NAME).read_text())
+    (run / layout.CONFIG_NAME).write_text(json.dumps({**saved, "update_worker": False}))
+    assert layout.read_config(run).to_dict() == {k: v for k, v in saved.items() if k != "versions"}
+    assert layout.read_config(os.path.join(os.path.dirname(__file__), "..", "docs", "results", "Hopper-v5",
+                                           "seed1")).env_id == "Hopper-v5"

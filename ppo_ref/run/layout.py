@@ -29,7 +29,7 @@ import re
 
 import numpy as np
 
-from ppo_ref.config import Config
+from ppo_ref.config import RETIRED, Config
 from ppo_ref.errors import UserError
 from ppo_ref.run import tensorboard
 
@@ -73,15 +73,16 @@ def read_csv(path):
 
 def read_config(run_dir):
     """The run's Config, from config.json without its "versions"; a field a config
-    written by an earlier ppo_ref lacks takes its default."""
+    written by an earlier ppo_ref lacks takes its default, and one it retired
+    (config.RETIRED) is dropped."""
     path = os.path.join(run_dir, CONFIG_NAME)
     with open(path) as f:
         saved = json.load(f)
     fields = {f.name for f in dataclasses.fields(Config)}
-    unknown = sorted(set(saved) - fields - {"versions"})
+    unknown = sorted(set(saved) - fields - {"versions", *RETIRED})
     if unknown:
         raise RunDirError(f"{path} holds {', '.join(unknown)}, which is not a setting of this ppo_ref")
-    return Config(**{k: v for k, v in saved.items() if k in fields})
+    return Config.from_dict({k: v for k, v in saved.items() if k != "versions"})
 
 
 def load_run(run_dir):
