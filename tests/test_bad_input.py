@@ -18,7 +18,7 @@ import re
 import numpy as np
 import pytest
 
-from ppo_ref.core import checks, distributions, gae, layers, losses, normalization, optim
+from ppo_ref.core import agent, checks, distributions, gae, layers, losses, mlp, normalization, optim
 from ppo_ref.core.agent import init_params
 
 NAN, INF = float("nan"), float("inf")
@@ -213,6 +213,30 @@ CASES = [
     ("linear_forward b shape", lambda: _linear_forward(b=np.zeros(3)), ValueError, "b"),
     ("linear_forward b ndim 0", lambda: _linear_forward(b=np.float64(0.0)), ValueError, "b"),
     ("linear_forward b ndim 2", lambda: _linear_forward(x=np.zeros((2, 3)), b=np.zeros((2, 1))), ValueError, "b"),
+    # mlp.mlp_forward, agent.policy_mean and agent.value
+    ("mlp_forward x ndim", lambda: mlp.mlp_forward(PARAMS, "pi", np.zeros(D)), ValueError, "x"),
+    ("mlp_forward x width", lambda: mlp.mlp_forward(PARAMS, "pi", np.zeros((M, D + 1))), ValueError,
+     "params['pi.W0']"),
+    ("mlp_forward x nan", lambda: mlp.mlp_forward(PARAMS, "v", _with(np.zeros((M, D)), (1, 2), NAN)), ValueError, "x"),
+    ("mlp_forward no such layer", lambda: mlp.mlp_forward(PARAMS, "pi", np.zeros((M, 4)), start=5), ValueError,
+     "params"),
+    ("mlp_forward layer widths", lambda: mlp.mlp_forward(_with_param("pi.W1", np.zeros((3, 4))), "pi",
+                                                         np.zeros((M, D))), ValueError, "params['pi.W1']"),
+    ("mlp_forward bias width", lambda: mlp.mlp_forward(_with_param("v.b1", np.zeros(5)), "v", np.zeros((M, D))),
+     ValueError, "params['v.b1']"),
+    ("mlp_forward weight ndim", lambda: mlp.mlp_forward(_with_param("v.W2", np.zeros(4)), "v", np.zeros((M, D))),
+     ValueError, "params['v.W2']"),
+    ("policy_mean obs width", lambda: agent.policy_mean(PARAMS, np.zeros((M, D + 2))), ValueError,
+     "params['pi.W0']"),
+    ("policy_mean obs ndim", lambda: agent.policy_mean(PARAMS, np.zeros(D)), ValueError, "x"),
+    ("value obs nan", lambda: agent.value(PARAMS, _with(np.zeros((M, D)), (0, 0), INF)), ValueError, "x"),
+    # normalization.normalize_obs
+    ("normalize_obs shape", lambda: normalization.normalize_obs(np.zeros((4, 2)), normalization.rms_init((3,))),
+     ValueError, "obs"),
+    ("normalize_obs ndim", lambda: normalization.normalize_obs(np.float64(1.0), normalization.rms_init((3,))),
+     ValueError, "obs"),
+    ("normalize_obs nan", lambda: normalization.normalize_obs(_with(np.zeros((2, 3)), (1, 1), NAN),
+                                                              normalization.rms_init((3,))), ValueError, "obs"),
 ]
 
 
@@ -293,3 +317,59 @@ def test_adam_step_rejects_bad_grads_before_touching_anything():
     assert state["t"] == 0
     np.testing.assert_array_equal(params["w"], 1.0)
     np.testing.assert_array_equal(state["m"]["w"], 0.0)
+
+
+# Nested lists and integers, as a caller may pass them: each checked function
+# computes with the arrays its check converted them to (SPEC 0.1), the same numbers
+# as with float arrays. (A conversion the check made but the body did not receive
+# would compute with lists, or in integers.)
+AS_LISTS = [
+    ("log_prob", lambda f: distributions.log_prob(f(ACT), f(MU), f(LOG_STD))),
+    ("kl", lambda f: distributions.kl(f(MU), f(LOG_STD), f(MU + 1.0), f(LOG_STD + 0.5))),
+    ("entropy", lambda f: distributions.entropy(f(LOG_STD + 1.0))),
+    ("sample", lambda f: distributions.sample(np.random.default_rng(0), f(MU), f(LOG_STD))),
+    ("gae", lambda f: gae.gae(f(np.arange(10.0).reshape(T_N)), f(np.ones(T_N)), f(np.ones(T_N) * 2.0),
+                              f(np.eye(5, 2, dtype=int)), f(np.zeros(T_N, dtype=int)), 0.9, 0.8)),
+    ("linear_forward", lambda f: layers.linear_forward(f(np.ones((4, 3))), f(np.arange(6.0).reshape(3, 2)),
+                                                       f(np.array([1.0, 2.0])))[0]),
+    ("mlp_forward", lambda f: mlp.mlp_forward(PARAMS, "pi", f(np.arange(M * D).reshape(M, D) / 10.0))[0]),
+    ("policy_mean", lambda f: agent.policy_mean(PARAMS, f(np.arange(M * D).reshape(M, D) / 10.0))),
+    ("value", lambda f: agent.value(PARAMS, f(np.arange(M * D).reshape(M, D) / 10.0))),
+    ("normalize_obs", lambda f: normalization.normalize_obs(f(np.arange(6.0).reshape(2, 3)),
+                                                            normalization.rms_update(normalization.rms_init((3,)),
+                                                                                     np.eye(3)))),
+    ("rms_update", lambda f: normalization.rms_update(normalization.rms_init((3,)), f(np.eye(3) * 2.0)).var),
+    ("scale_reward", lambda f: normalization.scale_reward(normalization.reward_scaler_init(2), f(np.array([1.0, 3.0])),
+                                                          f(np.array([1, 0])), 0.99)[0]),
+    ("ppo_loss", lambda f: _ppo_loss(obs=f(np.arange(M * D).reshape(M, D) / 10.0), actions=f(np.ones((M, A))),
+                                     logprobs_old=f(-np.ones(M)), advantages=f(np.arange(M) * 1.0),
+                                     returns=f(np.ones(M)), values_old=f(np.zeros(M)))[0]),
+    ("clip_grad_norm", lambda f: optim.clip_grad_norm({"w": f(np.array([3.0, 4.0]))}, 1.0)[0]["w"]),
+    ("adam_step", lambda f: _adam_step_params({"w": f(np.ones(3)), "b": f(np.array([1.0, 2.0]))})),
+    ("linear_lr", lambda f: optim.linear_lr(2, 4, 1.0 if f is _same else 1)),
+]
+
+
+def _same(x):
+    return x
+
+
+def _as_list(x):
+    """The array as nested Python lists, integers where its values are whole."""
+    x = np.asarray(x)
+    whole = np.all(x == np.round(x)) if x.dtype.kind == "f" else True
+    return (x.astype(np.int64) if whole and x.dtype != bool else x).tolist()
+
+
+def _adam_step_params(grads):
+    params = {"w": np.zeros(3), "b": np.zeros(2)}
+    optim.adam_step(params, grads, optim.adam_init(params), 1e-3)
+    return params["w"]
+
+
+@pytest.mark.parametrize("call", [c[1] for c in AS_LISTS], ids=[c[0] for c in AS_LISTS])
+def test_lists_and_integers_compute_as_float_arrays(call):
+    expected = np.asarray(call(_same))
+    got = np.asarray(call(_as_list))
+    assert got.dtype == expected.dtype and expected.dtype.kind == "f"
+    np.testing.assert_array_equal(got, expected)

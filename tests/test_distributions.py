@@ -88,3 +88,13 @@ def test_entropy_gradient_is_one_per_dim(rng):
     log_std = rng.normal(size=A)
     dout = rng.normal()
     check_grads(lambda: dout * entropy(log_std), log_std, dout * np.ones(A))
+
+
+def test_sample_keeps_float32_means_in_float32():
+    """SPEC 0.4: with float32 parameters the noise is rounded to float32 before it
+    is scaled, so the action is float32, as the rollout's buffers are."""
+    mu, log_std = np.zeros((3, 2), np.float32), np.full(2, -0.5, np.float32)
+    a = sample(np.random.default_rng(1), mu, log_std)
+    noise = np.random.default_rng(1).standard_normal((3, 2)).astype(np.float32)
+    assert a.dtype == np.float32
+    np.testing.assert_array_equal(a, mu + np.exp(log_std) * noise)

@@ -94,3 +94,14 @@ def test_batched_hand_table():
     assert adv.shape == ret.shape == (5, 2)
     np.testing.assert_allclose(adv, columns(ADV5_BOOTSTRAP, ADV5_NO_BOOTSTRAP), rtol=FLOAT64_RTOL)
     np.testing.assert_allclose(ret, columns(ADV5_BOOTSTRAP + V5, ADV5_NO_BOOTSTRAP + V5), rtol=FLOAT64_RTOL)
+
+
+def test_truncations_are_bootstrapped_by_default():
+    """bootstrap_truncation defaults to True (SPEC 4.3): a truncated step's target
+    is r + gamma V(final obs)."""
+    rewards, values, next_values = np.array([1.0, 1.0]), np.array([0.5, 0.5]), np.array([2.0, 3.0])
+    terminated, truncated = np.array([False, False]), np.array([True, False])
+    adv, _ = gae(rewards, values, next_values, terminated, truncated, 0.9, 0.8)
+    bootstrapped, _ = gae(rewards, values, next_values, terminated, truncated, 0.9, 0.8, bootstrap_truncation=True)
+    np.testing.assert_array_equal(adv, bootstrapped)
+    assert adv[0] == 1.0 + 0.9 * 2.0 - 0.5

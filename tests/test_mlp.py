@@ -88,3 +88,12 @@ def test_init_params_is_determined_by_the_seed():
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
     assert not np.array_equal(a["pi.W0"], c["pi.W0"])
     assert not np.array_equal(a["pi.W0"], a["v.W0"])
+
+
+def test_mlp_backward_without_need_dx_returns_no_input_gradient(rng):
+    params = init_params(rng, 3, 2, hidden=(4, 4))
+    y, cache = mlp_forward(params, "pi", rng.normal(size=(5, 3)))
+    dx, grads = mlp_backward(rng.normal(size=y.shape), cache, need_dx=False)
+    assert dx is None and sorted(grads) == sorted(k for k in params if k.startswith("pi."))
+    dx, _ = mlp_backward(rng.normal(size=y.shape), cache)
+    assert dx.shape == (5, 3)

@@ -132,3 +132,11 @@ def test_linear_lr_schedule(k, expected):
     """K = 4, lr0 = 3e-4: lr_k = (1 - (k - 1) / 4) lr0, so lr_1 = lr0 and lr_K = lr0 / K
     (never 0: the last iteration still learns)."""
     np.testing.assert_allclose(linear_lr(k, 4, 3e-4), expected, rtol=FEW_ROUNDINGS_RTOL)
+
+
+def test_clip_grad_norm_sums_in_the_order_named():
+    """The norm clip_grad_norm reports and clips with is summed in ``names``' order,
+    not the dict's: 1 + 1 first gives 2 more than 1e16 absorbs."""
+    grads = {"a": np.array([1e8]), "b": np.array([1.0]), "c": np.array([1.0])}
+    assert clip_grad_norm(grads, 1.0)[1] == 1e8
+    assert clip_grad_norm(grads, 1.0, ["b", "c", "a"])[1] == np.nextafter(1e8, 2e8)

@@ -27,7 +27,11 @@ def checked(body, check):
     def checked_call(*args, **kwargs):
         bound = signature.bind(*args, **kwargs)
         bound.apply_defaults()
-        bound.arguments.update(check(**bound.arguments))
+        converted = check(**bound.arguments)
+        if not converted.keys() <= bound.arguments.keys():
+            raise TypeError(f"{check.__name__} returned {sorted(converted.keys() - bound.arguments.keys())}, "
+                            f"which are not arguments of {body.__name__}")
+        bound.arguments.update(converted)
         return body(*bound.args, **bound.kwargs)
     checked_call.unchecked = body
     return checked_call
