@@ -373,3 +373,26 @@ def test_lists_and_integers_compute_as_float_arrays(call):
     got = np.asarray(call(_as_list))
     assert got.dtype == expected.dtype and expected.dtype.kind == "f"
     np.testing.assert_array_equal(got, expected)
+
+
+def test_a_non_finite_element_is_named_with_its_value_and_index():
+    with pytest.raises(ValueError, match=r"^x must be finite, found nan at index \(1, 2\)$"):
+        checks.as_float_array("x", _with(np.zeros((3, 4)), (1, 2), NAN))
+
+
+def test_mlp_forward_names_both_sides_of_a_width_clash():
+    with pytest.raises(ValueError) as err:
+        mlp.mlp_forward(PARAMS, "pi", np.zeros((M, D + 1)))
+    assert str(err.value) == f"params['pi.W0'] has {D} rows (shape {PARAMS['pi.W0'].shape}) but x has {D + 1} columns"
+    with pytest.raises(ValueError) as err:
+        mlp.mlp_forward(_with_param("pi.W1", np.zeros((3, 4))), "pi", np.zeros((M, D)))
+    assert str(err.value).endswith(f"but params['pi.W0'] has {PARAMS['pi.W0'].shape[1]} columns")
+    with pytest.raises(ValueError) as err:
+        mlp.mlp_forward(_with_param("v.b1", np.zeros(5)), "v", np.zeros((M, D)))
+    assert "params['v.W1']" in str(err.value)
+
+
+def test_mlp_forward_refuses_a_bias_of_two_dimensions_naming_it():
+    bias = PARAMS["v.b0"][:, None] * np.ones((1, 2))  # (4, 2): its first axis fits the layer
+    with pytest.raises(ValueError, match=r"^params\['v.b0'\] must have ndim 1"):
+        mlp.mlp_forward(_with_param("v.b0", bias), "v", np.zeros((M, D)))
