@@ -339,19 +339,3 @@ def test_clipfrac_counts_ratios_strictly_outside_the_clip_range():
     assert clipfrac([np.nextafter(1.25, 2.0), 0.75]) == 0.5
     assert clipfrac([1.25, np.nextafter(0.75, 0.0)]) == 0.5
     assert clipfrac([np.nextafter(1.25, 2.0), np.nextafter(0.75, 0.0)]) == 1.0
-
-
-def test_ppo_loss_defaults_are_the_reference_options(rng):
-    """Called without options, ppo_loss uses SPEC 7's: clip 0.2, no entropy bonus,
-    value coefficient 0.5, the clipped value loss, normalised advantages."""
-    params = init_params(rng, 3, 2, hidden=(4, 4))
-    obs = rng.normal(size=(6, 3))
-    mu = policy_mean(params, obs)
-    actions = mu + rng.normal(size=mu.shape)
-    batch = (obs, actions, log_prob(actions, mu, params["log_std"]) + rng.normal(0, 0.3, 6), rng.normal(size=6),
-             rng.normal(size=6), value(params, obs) + rng.normal(0, 0.3, 6))
-    default = ppo_loss(params, *batch)
-    explicit = ppo_loss(params, *batch, clip_coef=0.2, ent_coef=0.0, vf_coef=0.5, clip_vloss=True, norm_adv=True)
-    assert default[0] == explicit[0] and default[2] == explicit[2]
-    for k in explicit[1]:
-        np.testing.assert_array_equal(default[1][k], explicit[1][k], err_msg=k)
