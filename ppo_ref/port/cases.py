@@ -12,125 +12,17 @@ Agent parameters have the real architecture (D -> 64 -> 64 -> out, D = 5, A = 3)
 so that a port can load them into its own agent.
 """
 
-from dataclasses import dataclass
-from typing import Callable
-
 import numpy as np
 
-from ppo_ref.core.agent import grad_norm_order, init_params, param_names, policy_mean, value
+from ppo_ref.core.agent import grad_norm_order
 from ppo_ref.core.distributions import entropy, log_prob, log_prob_grads
 from ppo_ref.core.gae import gae
 from ppo_ref.core.losses import ppo_loss
 from ppo_ref.core.optim import adam_step, clip_grad_norm
 from ppo_ref.engines import REFERENCE
+from ppo_ref.port.arrays import (ACT_DIM, INFO_MEANINGS, LOSS_CONFIG, LOSS_OPTION_MEANINGS, OBS_DIM, Case,  # noqa: F401
+                                 draw_adam_state, draw_batch, draw_params, f64, loss_options, named, sub)
 from ppo_ref.update import LossOptions, update_with_permutations
-
-OBS_DIM, ACT_DIM = 5, 3
-LOSS_CONFIG = {"clip_coef": 0.2, "ent_coef": 0.01, "vf_coef": 0.5, "clip_vloss": True, "norm_adv": True}
-INFO_MEANINGS = {
-    "pg_loss": "policy loss L_pi = mean(max(-A rho, -A clip(rho, 1 - clip_coef, 1 + clip_coef)))",
-    "v_loss": "value loss L_v = 0.5 mean(max((v - R)^2, (v_c - R)^2)), v_c = v_old + clip(v - v_old, +-clip_coef)",
-    "entropy": "entropy of the policy (the same for every state, so also its mean)",
-    "approx_kl": "mean((rho - 1) - log rho)",
-    "clipfrac": "mean(|rho - 1| > clip_coef)",
-    "grad_norm": "global gradient norm before clipping",
-}
-
-
-@dataclass(frozen=True)
-class Case:
-    """One golden case: ``make_inputs(rng)`` draws the inputs and ``compute(inputs)``
-    runs ppo_ref on them; both return ``[(name, array, meaning), ...]``. ``exact``:
-    the contract fixes the outputs bit for bit (elementwise IEEE operations in the
-    order docs/spec.md writes them, SPEC 0.2); otherwise they pass through matrix
-    products, exp and log, whose last bits depend on the BLAS library and the CPU."""
-    name: str
-    seed: int
-    description: str
-    make_inputs: Callable
-    compute: Callable
-    exact: bool
-
-
-def _f(x):
-    return np.array(x, dtype=np.float64)
-
-
-def _param_meaning(name):
-    if name == "log_std":
-        return "log standard deviation of the Gaussian policy, (A,)"
-    net, part = name.split(".")
-    layer = int(part[1:])
-    what = "weight (in, out)" if part[0] == "W" else "bias"
-    return f"{'policy' if net == 'pi' else 'value'} network, layer {layer} {what}"
-
-
-def _named(prefix, arrays, what, order=param_names):
-    """Entries ``prefix/<name>`` for a parameter-shaped dict, in the canonical order
-    (or in ``order(arrays)``)."""
-    return [(f"{prefix}/{k}", arrays[k], f"{what}: {_param_meaning(k)}") for k in order(arrays)]
-
-
-def sub(inputs, prefix):
-    """Copies of the entries ``prefix/<name>`` of a case's arrays, keyed ``<name>``
-    (copies, because the computations update parameters and moments in place)."""
-    n = len(prefix) + 1
-    return {k[n:]: v.copy() for k, v in inputs.items() if k.startswith(prefix + "/")}
-
-
-def _params(rng):
-    """SPEC 1's initialisation plus N(0, 0.05^2) noise on every array and a random
-    log_std, so no array is 0 and sigma is not 1."""
-    params = init_params(rng, OBS_DIM, ACT_DIM)
-    for p in params.values():
-        p += rng.normal(0.0, 0.05, p.shape)
-    params["log_std"] = rng.uniform(-1.0, 0.5, ACT_DIM)
-    return params
-
-
-def _adam_state(rng, params):
-    """Adam moments as after some earlier steps: m ~ N(0, 1e-3^2), v = m'^2 + 1e-8."""
-    m = {k: rng.normal(0.0, 1e-3, p.shape) for k, p in params.items()}
-    v = {k: rng.normal(0.0, 1e-3, p.shape) ** 2 + 1e-8 for k, p in params.items()}
-    return m, v
-
-
-def _batch(rng, params, n, size):
-    """A batch of ``n`` samples as a rollout stores it, with old log-probs and
-    values perturbed by N(0, 0.3^2) so that both the ratio and the value clip are
-    active; ``size`` names n in the meanings ("M" or "B")."""
-    obs = rng.normal(0.0, 1.0, (n, OBS_DIM))
-    mu = policy_mean(params, obs)
-    actions = mu + np.exp(params["log_std"]) * rng.standard_normal(mu.shape)
-    values = value(params, obs) + rng.normal(0.0, 0.3, n)
-    return {
-        "obs": (obs, f"normalised observations, ({size}, D)"),
-        "actions": (actions, f"unclipped sampled actions, ({size}, A)"),
-        "logprobs_old": (log_prob(actions, mu, params["log_std"]) + rng.normal(0.0, 0.3, n),
-                         f"log-probs of the actions under the policy that collected them, ({size},)"),
-        "values_old": (values, f"values V(s) of the policy that collected them, ({size},)"),
-        "advantages": (rng.normal(0.5, 2.0, n), f"GAE advantages before normalisation, ({size},)"),
-        "returns": (values + rng.normal(0.0, 1.0, n), f"returns R = A + V, ({size},)"),
-    }
-
-
-LOSS_OPTION_MEANINGS = {
-    "clip_coef": "loss option (SPEC 5): eps of the ratio clip clip(rho, 1 - eps, 1 + eps), and of the value clip "
-                 "v_c = v_old + clip(v - v_old, -eps, eps) when clip_vloss",
-    "ent_coef": "loss option (SPEC 5): weight of the entropy bonus, L = L_pi - ent_coef * mean(entropy) + "
-                "vf_coef * L_v",
-    "vf_coef": "loss option (SPEC 5): weight of the value loss L_v in L",
-    "clip_vloss": "loss option (SPEC 5): true: L_v = 0.5 mean(max((v - R)^2, (v_c - R)^2)); false: "
-                  "L_v = 0.5 mean((v - R)^2)",
-    "norm_adv": "loss option (SPEC 5): true: normalise the advantages of each minibatch, "
-                "(A - mean(A)) / (std(A, ddof=1) + 1e-8), as constants; false: use them as given",
-}
-
-
-def _loss_options():
-    """The options of :func:`ppo_ref.core.losses.ppo_loss` as 0-d arrays (bool or float64)."""
-    return [(k, np.array(v) if isinstance(v, bool) else _f(v), LOSS_OPTION_MEANINGS[k])
-            for k, v in LOSS_CONFIG.items()]
 
 
 def _gaussian_inputs(rng):
@@ -147,7 +39,7 @@ def _gaussian_outputs(x):
     return [
         ("log_prob", log_prob(a, mu, log_std), "sum_i [-(a_i - mu_i)^2 / (2 sigma_i^2) - log_std_i - 0.5 log(2 pi)], "
                                                "(M,)"),
-        ("entropy", _f(entropy(log_std)), "sum_i [log_std_i + 0.5 (1 + log(2 pi))]"),
+        ("entropy", f64(entropy(log_std)), "sum_i [log_std_i + 0.5 (1 + log(2 pi))]"),
         ("grad_mu", dmu, "row m: d log_prob[m] / d mu[m] = (a - mu) / sigma^2, (M, A)"),
         ("grad_log_std", dlog_std, "row m: d log_prob[m] / d log_std = (a - mu)^2 / sigma^2 - 1, (M, A); "
                                    "one row per sample, not summed"),
@@ -182,8 +74,8 @@ def _gae_inputs(bootstrap_truncation):
             ("next_values", next_values, "v'_t = V(s_{t+1}), s_{t+1} the true next state, (T, N)"),
             ("terminated", terminated, "episode terminated at step t, (T, N)"),
             ("truncated", truncated, "episode truncated (time limit) at step t, (T, N)"),
-            ("gamma", _f(0.99), "discount factor"),
-            ("lam", _f(0.95), "GAE lambda"),
+            ("gamma", f64(0.99), "discount factor"),
+            ("lam", f64(0.95), "GAE lambda"),
             ("bootstrap_truncation", np.array(bootstrap_truncation), "bootstrap truncated steps with v'"),
         ]
     return make
@@ -196,30 +88,30 @@ def _gae_outputs(x):
 
 
 def _loss_inputs(rng):
-    params = _params(rng)
-    b = _batch(rng, params, 8, "M")
-    return (_named("params", params, "parameters")
+    params = draw_params(rng)
+    b = draw_batch(rng, params, 8, "M")
+    return (named("params", params, "parameters")
             + [(k, arr, meaning) for k, (arr, meaning) in b.items()]
-            + _loss_options())
+            + loss_options())
 
 
 def _loss_outputs(x):
     loss, grads, info = ppo_loss(
         sub(x, "params"), x["obs"], x["actions"], x["logprobs_old"], x["advantages"], x["returns"],
         x["values_old"], **{k: x[k].item() for k in LOSS_CONFIG})
-    return ([("loss", _f(loss), "L = L_pi - ent_coef * mean(entropy) + vf_coef * L_v")]
-            + _named("grads", grads, "dL/dparam")
-            + [(f"info/{k}", _f(v), INFO_MEANINGS[k]) for k, v in info.items()])
+    return ([("loss", f64(loss), "L = L_pi - ent_coef * mean(entropy) + vf_coef * L_v")]
+            + named("grads", grads, "dL/dparam")
+            + [(f"info/{k}", f64(v), INFO_MEANINGS[k]) for k, v in info.items()])
 
 
 def _adam_inputs(rng):
-    params = _params(rng)
+    params = draw_params(rng)
     grads = {k: rng.normal(0.0, 0.05, p.shape) for k, p in params.items()}
-    m, v = _adam_state(rng, params)
-    return (_named("params", params, "parameters") + _named("grads", grads, "gradient before clipping")
-            + _named("m", m, "Adam first moment") + _named("v", v, "Adam second moment")
+    m, v = draw_adam_state(rng, params)
+    return (named("params", params, "parameters") + named("grads", grads, "gradient before clipping")
+            + named("m", m, "Adam first moment") + named("v", v, "Adam second moment")
             + [("t", np.array(9, dtype=np.int64), "Adam steps taken so far"),
-               ("lr", _f(3e-4), "learning rate"), ("max_grad_norm", _f(0.5), "gradient-norm clipping threshold")])
+               ("lr", f64(3e-4), "learning rate"), ("max_grad_norm", f64(0.5), "gradient-norm clipping threshold")])
 
 
 def _adam_outputs(x):
@@ -228,11 +120,11 @@ def _adam_outputs(x):
     # The norm sums in grad_norm_order, as update.update_with_permutations does.
     clipped, norm = clip_grad_norm(grads, float(x["max_grad_norm"]), grad_norm_order(grads))
     adam_step(params, clipped, state, float(x["lr"]))
-    return ([("grad_norm", _f(norm), INFO_MEANINGS["grad_norm"])]
-            + _named("clipped_grads", clipped, "gradient after clipping")
-            + _named("params_after", params, "parameters after the step")
-            + _named("m_after", state["m"], "Adam first moment after the step")
-            + _named("v_after", state["v"], "Adam second moment after the step")
+    return ([("grad_norm", f64(norm), INFO_MEANINGS["grad_norm"])]
+            + named("clipped_grads", clipped, "gradient after clipping")
+            + named("params_after", params, "parameters after the step")
+            + named("m_after", state["m"], "Adam first moment after the step")
+            + named("v_after", state["v"], "Adam second moment after the step")
             + [("t_after", np.array(state["t"], dtype=np.int64), "Adam steps taken, t + 1")])
 
 
@@ -240,20 +132,20 @@ UPDATE_BATCH, UPDATE_MINIBATCHES, UPDATE_EPOCHS = 32, 4, 3
 
 
 def _update_inputs(rng):
-    params = _params(rng)
-    m, v = _adam_state(rng, params)
-    batch = _batch(rng, params, UPDATE_BATCH, "B")
+    params = draw_params(rng)
+    m, v = draw_adam_state(rng, params)
+    batch = draw_batch(rng, params, UPDATE_BATCH, "B")
     perms = np.stack([rng.permutation(UPDATE_BATCH) for _ in range(UPDATE_EPOCHS)]).astype(np.int64)
-    return (_named("params", params, "parameters") + _named("m", m, "Adam first moment")
-            + _named("v", v, "Adam second moment")
+    return (named("params", params, "parameters") + named("m", m, "Adam first moment")
+            + named("v", v, "Adam second moment")
             + [("t", np.array(24, dtype=np.int64), "Adam steps taken so far")]
             + [(f"batch/{k}", arr, meaning) for k, (arr, meaning) in batch.items()]
             + [("permutations", perms, "row e: the permutation of range(B) epoch e walks, (epochs, B)"),
-               ("lr", _f(3e-4), "learning rate"),
-               ("max_grad_norm", _f(0.5), "gradient-norm clipping threshold"),
+               ("lr", f64(3e-4), "learning rate"),
+               ("max_grad_norm", f64(0.5), "gradient-norm clipping threshold"),
                ("num_minibatches", np.array(UPDATE_MINIBATCHES, dtype=np.int64), "minibatches per epoch"),
                ("update_epochs", np.array(UPDATE_EPOCHS, dtype=np.int64), "epochs (target_kl off)")]
-            + _loss_options())
+            + loss_options())
 
 
 def _update_outputs(x):
@@ -267,11 +159,11 @@ def _update_outputs(x):
     info = update_with_permutations(params, opt, sub(x, "batch"), float(x["lr"]), perms, REFERENCE,
                                     LossOptions(**{k: x[k].item() for k in LOSS_CONFIG}), B // minibatches,
                                     float(x["max_grad_norm"]))
-    return (_named("params_after", params, "parameters after the update")
-            + _named("m_after", opt["m"], "Adam first moment after the update")
-            + _named("v_after", opt["v"], "Adam second moment after the update")
+    return (named("params_after", params, "parameters after the update")
+            + named("m_after", opt["m"], "Adam first moment after the update")
+            + named("v_after", opt["v"], "Adam second moment after the update")
             + [("t_after", np.array(opt["t"], dtype=np.int64), "Adam steps taken, t + epochs * num_minibatches")]
-            + [(f"info/{k}", _f(v), f"{INFO_MEANINGS[k]}, averaged over the minibatches") for k, v in info.items()])
+            + [(f"info/{k}", f64(v), f"{INFO_MEANINGS[k]}, averaged over the minibatches") for k, v in info.items()])
 
 
 CASES = (
