@@ -287,7 +287,8 @@ def case_update(x):
 
 
 CASES = {"gaussian": case_gaussian, "gae_bootstrap": case_gae, "gae_no_bootstrap": case_gae,
-         "ppo_loss": case_loss, "adam_step": case_adam, "ppo_update": case_update}
+         "ppo_loss": case_loss, "adam_step": case_adam, "ppo_update": case_update,
+         "ppo_loss_kinks": case_loss, "ppo_update_kinks": case_update}
 
 
 def read_case(vectors_dir, case):

@@ -7,6 +7,8 @@ computes its outputs, with the meaning of every array (see :mod:`ppo_ref.port.go
     ppo_loss          the loss, every parameter gradient and the diagnostics (SPEC 5)
     adam_step         one global-norm clip and Adam step (SPEC 6)
     ppo_update        3 epochs of 4 minibatches with given permutations (SPEC 6)
+    ppo_loss_kinks    the loss with samples exactly on its kinks (SPEC 5.3 to 5.5, port/kinks.py)
+    ppo_update_kinks  an update whose first minibatch is on those kinks
 
 Agent parameters have the real architecture (D -> 64 -> 64 -> out, D = 5, A = 3)
 so that a port can load them into its own agent.
@@ -22,6 +24,7 @@ from ppo_ref.core.optim import adam_step, clip_grad_norm
 from ppo_ref.engines import REFERENCE
 from ppo_ref.port.arrays import (ACT_DIM, INFO_MEANINGS, LOSS_CONFIG, LOSS_OPTION_MEANINGS, OBS_DIM, Case,  # noqa: F401
                                  draw_adam_state, draw_batch, draw_params, f64, loss_options, named, sub)
+from ppo_ref.port.kinks import KINK_CLIP_COEF, KINK_ROWS, kink_minibatch, kink_params
 from ppo_ref.update import LossOptions, update_with_permutations
 
 
@@ -166,6 +169,64 @@ def _update_outputs(x):
             + [(f"info/{k}", f64(v), f"{INFO_MEANINGS[k]}, averaged over the minibatches") for k, v in info.items()])
 
 
+KINK_TABLE = ("row 0: ratio exactly 1 - clip_coef, normalised advantage > 0; 1: ratio exactly 1 + clip_coef, "
+              "advantage < 0; 2, 3: ordinary samples; 4: normalised advantage exactly 0; 5: v - v_old exactly "
+              "+clip_coef (so v_c == v: the value loss's max ties); 6: v - v_old exactly -clip_coef; 7: |v - v_old| "
+              "> clip_coef and (v - R)^2 == (v_c - R)^2, a tie outside the clip range (the ratios exact in the "
+              "reference core's float64 computation, the value kinks in any precision: ppo_ref/port/kinks.py)")
+
+
+def _kink_batch(rng, params, obs_rows, size, kink_rows):
+    """draw_batch's batch of ``obs_rows`` samples, with the rows ``kink_rows`` put on
+    the kinks of KINK_TABLE (kinks.kink_minibatch) for a loss computed on exactly
+    those rows, in that order."""
+    batch = draw_batch(rng, params, obs_rows, size)
+    names = ("actions", "logprobs_old", "values_old", "advantages", "returns")
+    given = [batch[k][0][kink_rows] for k in ("actions", "logprobs_old", "values_old", "returns")]
+    for name, rows in zip(names, kink_minibatch(rng, params, batch["obs"][0][kink_rows], *given)):
+        batch[name][0][kink_rows] = rows
+    return batch
+
+
+def _loss_kinks_inputs(rng):
+    params = kink_params(rng, draw_params(rng))
+    b = _kink_batch(rng, params, KINK_ROWS, "M", np.arange(KINK_ROWS))
+    return (named("params", params, "parameters (the value network's output layer zero, its bias dyadic)")
+            + [(k, arr, f"{meaning}; {KINK_TABLE}") for k, (arr, meaning) in b.items()]
+            + loss_options(clip_coef=KINK_CLIP_COEF))
+
+
+def _without_clipfrac(compute):
+    """A kink case's outputs: ``compute``'s without info/clipfrac, which counts
+    |rho - 1| > eps: a ratio exactly on 1 +- eps counts as not clipped, and a port
+    whose exp lands one ulp outside counts it; the gradient there is the same on
+    both sides (kinks.py), the count is not."""
+    def outputs(x):
+        return [row for row in compute(x) if row[0] != "info/clipfrac"]
+    return outputs
+
+
+KINK_UPDATE_BATCH, KINK_UPDATE_EPOCHS = 2 * KINK_ROWS, 2
+
+
+def _update_kinks_inputs(rng):
+    params = kink_params(rng, draw_params(rng))
+    m, v = draw_adam_state(rng, params)
+    perms = np.stack([rng.permutation(KINK_UPDATE_BATCH) for _ in range(KINK_UPDATE_EPOCHS)]).astype(np.int64)
+    batch = _kink_batch(rng, params, KINK_UPDATE_BATCH, "B", perms[0, :KINK_ROWS])
+    where = f"the rows permutations[0, :{KINK_ROWS}], the first minibatch, in that order: {KINK_TABLE}"
+    return (named("params", params, "parameters (the value network's output layer zero, its bias dyadic)")
+            + named("m", m, "Adam first moment") + named("v", v, "Adam second moment")
+            + [("t", np.array(24, dtype=np.int64), "Adam steps taken so far")]
+            + [(f"batch/{k}", arr, f"{meaning}; {where}") for k, (arr, meaning) in batch.items()]
+            + [("permutations", perms, "row e: the permutation of range(B) epoch e walks, (epochs, B)"),
+               ("lr", f64(3e-4), "learning rate"),
+               ("max_grad_norm", f64(0.5), "gradient-norm clipping threshold"),
+               ("num_minibatches", np.array(KINK_UPDATE_BATCH // KINK_ROWS, dtype=np.int64), "minibatches per epoch"),
+               ("update_epochs", np.array(KINK_UPDATE_EPOCHS, dtype=np.int64), "epochs (target_kl off)")]
+            + loss_options(clip_coef=KINK_CLIP_COEF))
+
+
 CASES = (
     Case("gaussian", 1, "Diagonal Gaussian log-prob, entropy and their gradients (SPEC 2).",
          _gaussian_inputs, _gaussian_outputs, exact=False),
@@ -180,4 +241,13 @@ CASES = (
     Case("ppo_update", 5, f"One PPO update: {UPDATE_EPOCHS} epochs of {UPDATE_MINIBATCHES} minibatches of a batch "
                           f"of B = {UPDATE_BATCH}, each a loss, a clip and an Adam step (SPEC 6).",
          _update_inputs, _update_outputs, exact=False),
+    Case("ppo_loss_kinks", 6, f"The PPO loss of a minibatch (M = {KINK_ROWS}) whose samples sit exactly on the "
+                              "kinks of the loss: the clip's bounds, ties of the max, a zero advantage (SPEC 5.3 to "
+                              "5.5, docs/porting.md §7); no clipfrac, which a ratio one ulp beside a bound "
+                              "changes.", _loss_kinks_inputs, _without_clipfrac(_loss_outputs), exact=False,
+         nudgeable=False),
+    Case("ppo_update_kinks", 7, f"One PPO update ({KINK_UPDATE_EPOCHS} epochs of {KINK_UPDATE_BATCH // KINK_ROWS} "
+                                f"minibatches, B = {KINK_UPDATE_BATCH}) whose first minibatch sits exactly on the "
+                                "kinks of the loss, as ppo_loss_kinks (SPEC 5.3 to 5.5, 6); no clipfrac.",
+         _update_kinks_inputs, _without_clipfrac(_update_outputs), exact=False, nudgeable=False),
 )

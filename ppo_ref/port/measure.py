@@ -24,23 +24,24 @@ from ppo_ref.port.format import load_case, read_index
 
 F32 = np.float32
 NUDGE_TRIALS, NUDGE_SEED = 20, 0
-_COMPUTE = {case.name: case.compute for case in CASES}
+_CASES = {case.name: case for case in CASES}
 
 
 def compute(case, arrays, nudge=None):
     """The outputs of ``case`` (an index entry) computed by the core in float32 from
     its inputs in ``arrays``: name -> array. ``nudge``, a numpy Generator: move each
     element of each float32 input array (not the 0-d hyperparameters) one ulp down,
-    not at all or one ulp up, at random."""
+    not at all or one ulp up, at random; the cases that are not ``nudgeable`` (the
+    kink cases) are computed from their inputs as they are."""
     inputs = {a["name"]: arrays[a["name"]] for a in case["arrays"] if a["role"] == "input"}
     inputs = {k: a.astype(F32) if a.dtype.kind == "f" else a.copy() for k, a in inputs.items()}
-    if nudge is not None:
+    if nudge is not None and _CASES[case["name"]].nudgeable:
         for k, a in inputs.items():
             if a.dtype == F32 and a.ndim:
                 step = nudge.integers(-1, 2, a.shape)
                 inputs[k] = np.where(step == 0, a, np.nextafter(a, np.where(step > 0, F32(np.inf), F32(-np.inf))))
     outputs = {}
-    for name, arr, _ in _COMPUTE[case["name"]](inputs):
+    for name, arr, _ in _CASES[case["name"]].compute(inputs):
         arr = np.asarray(arr)
         if arr.dtype == np.float64:
             if arr.ndim:
