@@ -32,7 +32,9 @@ class Case:
     products, exp and log, whose last bits depend on the BLAS library and the CPU.
     ``nudgeable``: inputs moved by one ulp are still a case of the same kind (false
     for the kink cases, whose samples sit on kinks an ulp leaves), so the float32
-    measurement (port/measure.py) may nudge them."""
+    measurement (port/measure.py) may nudge them. ``float64_in_float32``: the
+    outputs (names or name prefixes ending in "/") that a float32 run keeps in
+    float64 (SPEC 0.4: the statistics and the reward scaler)."""
     name: str
     seed: int
     description: str
@@ -40,6 +42,11 @@ class Case:
     compute: Callable
     exact: bool
     nudgeable: bool = True
+    float64_in_float32: tuple = ()
+
+    def keeps_float64(self, name):
+        """Whether a float32 run keeps the output ``name`` in float64."""
+        return any(name == k or (k.endswith("/") and name.startswith(k)) for k in self.float64_in_float32)
 
 
 def f64(x):

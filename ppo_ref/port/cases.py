@@ -9,6 +9,7 @@ computes its outputs, with the meaning of every array (see :mod:`ppo_ref.port.go
     ppo_update        3 epochs of 4 minibatches with given permutations (SPEC 6)
     ppo_loss_kinks    the loss with samples exactly on its kinks (SPEC 5.3 to 5.5, port/kinks.py)
     ppo_update_kinks  an update whose first minibatch is on those kinks
+    iteration         a whole iteration replayed from a recorded trace (port/iteration.py)
 
 Agent parameters have the real architecture (D -> 64 -> 64 -> out, D = 5, A = 3)
 so that a port can load them into its own agent.
@@ -24,6 +25,7 @@ from ppo_ref.core.optim import adam_step, clip_grad_norm
 from ppo_ref.engines import REFERENCE
 from ppo_ref.port.arrays import (ACT_DIM, INFO_MEANINGS, LOSS_CONFIG, LOSS_OPTION_MEANINGS, OBS_DIM, Case,  # noqa: F401
                                  draw_adam_state, draw_batch, draw_params, f64, loss_options, named, sub)
+from ppo_ref.port import iteration
 from ppo_ref.port.kinks import KINK_CLIP_COEF, KINK_ROWS, kink_minibatch, kink_params
 from ppo_ref.update import LossOptions, update_with_permutations
 
@@ -250,4 +252,6 @@ CASES = (
                                 f"minibatches, B = {KINK_UPDATE_BATCH}) whose first minibatch sits exactly on the "
                                 "kinks of the loss, as ppo_loss_kinks (SPEC 5.3 to 5.5, 6); no clipfrac.",
          _update_kinks_inputs, _without_clipfrac(_update_outputs), exact=False, nudgeable=False),
+    Case("iteration", 0, iteration.DESCRIPTION, iteration.make_inputs, iteration.compute, exact=False,
+         float64_in_float32=iteration.FLOAT64_IN_FLOAT32),
 )
