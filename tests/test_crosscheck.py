@@ -316,16 +316,22 @@ def test_gaussian_log_prob_entropy_and_gradients(jax_results):
 
 # --- the worked port as a program, judged by check-port --------------------------------
 
-def test_example_port_passes_check_port(tmp_path):
+@pytest.mark.parametrize("float32", [False, True], ids=["float64", "float32"])
+def test_example_port_passes_check_port(tmp_path, float32):
+    """The port covers every golden case, and check-port passes it: in float64 with
+    the default tolerances, and run with --float32 under check-port --float32."""
     out = tmp_path / "outputs.npz"
-    proc = subprocess.run([sys.executable, str(PORT_PATH), str(GOLDEN), str(out)], env=JAX_ENV,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([sys.executable, str(PORT_PATH), str(GOLDEN), str(out), *(["--float32"] * float32)],
+                          env=JAX_ENV, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     for word in ("GPU", "TPU", "skipped"):  # no accelerator warnings, no case left out
         assert word not in proc.stderr, proc.stderr
     index = json.loads((GOLDEN / "index.json").read_text())
     outputs = sum(a["role"] == "output" for c in index["cases"] for a in c["arrays"])
-    assert check_port(str(GOLDEN), str(out)) == outputs
+    assert check_port(str(GOLDEN), str(out), float32=float32) == outputs
+    with np.load(out) as npz:
+        floats = {npz[k].dtype for k in npz.files if npz[k].dtype.kind == "f" and npz[k].ndim}
+    assert floats == {np.dtype(np.float32 if float32 else np.float64)}
 
 
 def test_jax_stays_out_of_this_process():

@@ -17,7 +17,7 @@ from ppo_ref.core.optim import ADAM_BETA1, ADAM_BETA2, ADAM_EPS
 from ppo_ref.port import measure
 from ppo_ref.port.cases import CASES
 from ppo_ref.port.check import (FLOAT32_CASE_TOLS, FLOAT32_ITERATION_TOL, FLOAT32_MARGIN, FLOAT32_NUDGE_MARGIN,
-                                 FLOAT32_TOL, check_port, port_report)
+                                 FLOAT32_TOL, check_port, float32_tol, port_report)
 from ppo_ref.port.format import load_case, read_index
 
 from conftest import GOLDEN_DIR
@@ -152,11 +152,12 @@ def _eps_inside_sqrt(outputs):
         outputs[key] = x[f"params/{name}"].astype(np.float32) - lr * m_hat / np.sqrt(v_hat + np.float32(ADAM_EPS))
 
 
-LOSS_CASES = {"ppo_loss", "ppo_update", "ppo_loss_kinks", "ppo_update_kinks", "iteration"}
+KINK_CASES = {"ppo_loss_kinks", "ppo_update_kinks"}
+LOSS_CASES = {"ppo_loss", "ppo_update", "iteration"} | KINK_CASES
 FAULTS = {
     # name: (core functions replaced, outputs perturbed, first failing tensor, the cases that fail)
     "advantage std without ddof 1": ({(losses, "normalize_advantages"): _ddof0}, None, "ppo_loss/loss",
-                                     LOSS_CASES),
+                                     LOSS_CASES - KINK_CASES),  # the kink cases do not normalise advantages
     "missing tanh": ({(mlp, "tanh_forward"): _no_tanh}, None, "ppo_loss/loss", LOSS_CASES),
     "log-std gradient of the log-prob without its -1": (
         {(losses, "log_prob_grads"): _log_std_grad_without_minus_one}, None, "ppo_loss/grads/log_std",
@@ -173,7 +174,7 @@ def test_a_float32_port_with_a_planted_fault_fails_naming_the_tensor(tmp_path, c
     path, _ = float32_port(tmp_path, perturb)
     report = port_report(GOLDEN_DIR, path, float32=True)
     assert report.first_failure.key == first
-    assert report.first_failure.max_rel > 20 * FLOAT32_TOL
+    assert report.first_failure.max_rel > 30 * float32_tol(report.first_failure.case)
     assert {r.case for r in report.failures} == failing
     code, _, err = check_port_cli(GOLDEN_DIR, path, "--float32")
     assert code == 1 and f"look first at the earliest in the computation: {first}" in err

@@ -171,8 +171,8 @@ def _update_outputs(x):
             + [(f"info/{k}", f64(v), f"{INFO_MEANINGS[k]}, averaged over the minibatches") for k, v in info.items()])
 
 
-KINK_TABLE = ("row 0: ratio exactly 1 - clip_coef, normalised advantage > 0; 1: ratio exactly 1 + clip_coef, "
-              "advantage < 0; 2, 3: ordinary samples; 4: normalised advantage exactly 0; 5: v - v_old exactly "
+KINK_TABLE = ("row 0: ratio exactly 1 - clip_coef, advantage 2; 1: ratio exactly 1 + clip_coef, advantage -1; "
+              "2, 3: ordinary samples; 4: advantage exactly 0 (norm_adv off: the advantages are used as given); 5: v - v_old exactly "
               "+clip_coef (so v_c == v: the value loss's max ties); 6: v - v_old exactly -clip_coef; 7: |v - v_old| "
               "> clip_coef and (v - R)^2 == (v_c - R)^2, a tie outside the clip range (the ratios exact in the "
               "reference core's float64 computation, the value kinks in any precision: ppo_ref/port/kinks.py)")
@@ -195,7 +195,7 @@ def _loss_kinks_inputs(rng):
     b = _kink_batch(rng, params, KINK_ROWS, "M", np.arange(KINK_ROWS))
     return (named("params", params, "parameters (the value network's output layer zero, its bias dyadic)")
             + [(k, arr, f"{meaning}; {KINK_TABLE}") for k, (arr, meaning) in b.items()]
-            + loss_options(clip_coef=KINK_CLIP_COEF))
+            + loss_options(clip_coef=KINK_CLIP_COEF, norm_adv=False))
 
 
 def _without_clipfrac(compute):
@@ -208,7 +208,7 @@ def _without_clipfrac(compute):
     return outputs
 
 
-KINK_UPDATE_BATCH, KINK_UPDATE_EPOCHS = 2 * KINK_ROWS, 2
+KINK_UPDATE_BATCH, KINK_UPDATE_EPOCHS = 2 * KINK_ROWS, 1  # one epoch: the kink rows are visited once, on their kinks
 
 
 def _update_kinks_inputs(rng):
@@ -226,7 +226,7 @@ def _update_kinks_inputs(rng):
                ("max_grad_norm", f64(0.5), "gradient-norm clipping threshold"),
                ("num_minibatches", np.array(KINK_UPDATE_BATCH // KINK_ROWS, dtype=np.int64), "minibatches per epoch"),
                ("update_epochs", np.array(KINK_UPDATE_EPOCHS, dtype=np.int64), "epochs (target_kl off)")]
-            + loss_options(clip_coef=KINK_CLIP_COEF))
+            + loss_options(clip_coef=KINK_CLIP_COEF, norm_adv=False))
 
 
 CASES = (

@@ -50,14 +50,14 @@ products differently or fuses multiply-adds."""
 FLOAT32_NUDGE_MARGIN = 3
 """Factor between the worst error over the runs on inputs nudged by one float32 ulp
 (which move a case's worst by up to 8x) and FLOAT32_TOL."""
-FLOAT32_TOL = 5e-5
+FLOAT32_TOL = 2e-5
 """``max |port - golden| / max |golden|`` allowed per tensor with ``float32=True``:
-the larger of FLOAT32_MARGIN times the measured worst (4.42e-6,
-ppo_update_kinks/info/pg_loss) and FLOAT32_NUDGE_MARGIN times the nudged runs' worst
-(8.96e-6), rounded up to one significant digit; measured in portable numerics
+the larger of FLOAT32_MARGIN times the measured worst (1.76e-6,
+ppo_update_kinks/m_after/log_std) and FLOAT32_NUDGE_MARGIN times the nudged runs' worst
+(5.94e-6), over every case but ``iteration``, rounded up to one significant digit; measured in portable numerics
 (SPEC 8.2), so the same on every machine of the portable domain (docs/porting.md §17).
 The planted faults of tests/test_port_float32.py fail their first tensor by
-more than 20 times it. The case ``iteration`` has its own, FLOAT32_ITERATION_TOL."""
+more than 30 times it. The case ``iteration`` has its own, FLOAT32_ITERATION_TOL."""
 FLOAT32_ITERATION_TOL = 3e-4
 """FLOAT32_TOL's rule applied to the case ``iteration`` alone: a whole iteration in
 float32 (a rollout of 64 steps whose rounding reaches the advantages, then 16

@@ -7,11 +7,11 @@ half and half (docs/porting.md §7). A port that gets a convention wrong compute
 the same loss and, away from the kinks, the same gradients; only a sample exactly
 on a kink tells. The rows of a kink minibatch (KINK_ROWS), with eps = KINK_CLIP_COEF:
 
-    0  ratio == 1 - eps, normalised advantage > 0     (the clip's lower bound)
-    1  ratio == 1 + eps, normalised advantage < 0     (the upper bound)
+    0  ratio == 1 - eps, advantage 2                   (the clip's lower bound)
+    1  ratio == 1 + eps, advantage -1                  (the upper bound)
     2  ordinary samples
     3
-    4  normalised advantage exactly 0 (the advantage equals the minibatch's mean)
+    4  advantage exactly 0
     5  v - v_old == +eps, so v_c == v and the value loss's max ties (the clip's bound)
     6  v - v_old == -eps, the same at the other bound
     7  |v - v_old| > eps and (v - R)^2 == (v_c - R)^2: a tie outside the clip range
@@ -30,8 +30,11 @@ last bits:
   reference core, whose float64 computation lands on it exactly (the old log-prob
   is searched for that), tells a convention that is wrong there: a strict ``<`` at
   the bound gives -A/2;
-- the advantages are dyadic, so their mean is exact: row 4's normalised advantage
-  is exactly 0 in any precision.
+- the cases use the advantages as given (norm_adv off: normalising divides by
+  std + 1e-8, which no precision keeps exact), and rows 0 and 1 have advantages
+  of magnitude a power of 2, so ``-A rho`` and ``-A clip(rho)`` are exact: a ratio
+  one ulp outside the range gives two different terms, never a tie made by
+  rounding (which would halve the derivative).
 
 tests/test_golden_kinks.py asserts every kink inside core.losses.ppo_loss itself.
 """
@@ -45,8 +48,10 @@ KINK_ROWS = 8
 KINK_CLIP_COEF = 0.25
 """Dyadic, so 1 +- eps and every value kink are exact in float32 as in float64."""
 KINK_VALUE = 0.375
-KINK_ADVANTAGES = np.array([2.0, -1.5, -1.0, 1.5, 0.25, 0.75, -0.5, 0.5])
-"""Dyadic, with mean exactly 0.25, row 4's: its normalised advantage is 0."""
+KINK_ADVANTAGES = np.array([2.0, -1.0, 1.5, 1.25, 0.0, 0.75, 0.5, 0.5])
+"""Rows 0 and 1 of magnitude a power of 2; row 4 exactly 0 (used with norm_adv off); the
+others positive, so that the policy loss is far from 0 (a mean of terms of both signs
+near 0 is all rounding in float32)."""
 # Rows 5 to 7: (v_old - v, R - v) in units of eps. Row 5: v - v_old = eps and R below v; row 6: -eps and R
 # above (so that beside the kink the unclipped term is the max and the derivative is the kink's); row 7:
 # v - v_old = 3 eps, v_c = v - 2 eps, R = v - eps halfway between them.
