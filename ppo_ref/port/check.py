@@ -38,7 +38,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ppo_ref.core.agent import grad_norm_order
 from ppo_ref.npzio import NpzError, read_npz
+from ppo_ref.port.diagnose import likely_causes
 from ppo_ref.port.format import GoldenError, load_case, read_index
 
 DEFAULT_RTOL = 1e-9
@@ -94,7 +96,9 @@ class TensorResult:
     relative errors (``max_rel`` is relative to ``max |golden|`` with the float32
     criterion); ``index`` is the worst element, the one furthest outside its
     tolerance (with the float32 criterion, the largest absolute error);
-    ``rel_error`` is that element's relative error. ``message`` says what failed."""
+    ``rel_error`` is that element's relative error. ``message`` says what failed,
+    ending with the ``cause`` when the failure has a known signature
+    (:mod:`ppo_ref.port.diagnose`)."""
     key: str
     status: str
     message: str = ""
@@ -103,6 +107,7 @@ class TensorResult:
     index: tuple = None
     rel_error: float = None
     port_dtype: str = None
+    cause: str = None
 
     @property
     def ok(self):
@@ -219,29 +224,59 @@ def port_report(vectors_dir, outputs_npz, rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL, 
     criterion = (f"float32: max |port - golden| <= {FLOAT32_TOL:g} max |golden| per tensor (the iteration case: "
                  f"{FLOAT32_ITERATION_TOL:g})" if float32 else f"rtol {rtol:g}, atol {atol:g}")
     listed = {f"{c['name']}/{a['name']}" for c in index["cases"] for a in c["arrays"] if a["role"] == "output"}
-    results = []
+    results, goldens = [], {}
     for case in index["cases"]:
         if cases is not None and case["name"] not in cases:
             continue
-        golden = load_case(vectors_dir, case)
-        for entry in case["arrays"]:
-            if entry["role"] != "output":
-                continue
+        golden = goldens[case["name"]] = load_case(vectors_dir, case)
+        case_results = []
+        for entry in computation_order([a for a in case["arrays"] if a["role"] == "output"]):
             key = f"{case['name']}/{entry['name']}"
             if key not in port:
                 result = TensorResult(key, "missing", f"{key} is missing from {outputs_npz} (expected "
                                                       f"{entry['dtype']} {tuple(entry['shape'])}: {entry['meaning']})")
             else:
                 result = compare(key, port[key], golden[entry["name"]], rtol, atol, float32)
-            results.append(result)
+            case_results.append(result)
             if first and not result.ok:
-                return PortReport(results, [], criterion, float32)
+                break
+        results += case_results
+        if first and not case_results[-1].ok:
+            break
+    causes = likely_causes(results, goldens, port, float32)
+    for result in results:
+        result.cause = causes.get(result.key)
+        if result.cause:
+            result.message += f"; likely cause: {result.cause}"
+    if first and results and not results[-1].ok:
+        return PortReport(results, [], criterion, float32)
     missing = [r.key for r in results if r.status == "missing"]
     unexpected = []
     for key in sorted(set(port) - listed):
         near = difflib.get_close_matches(key, missing, n=1)
         unexpected.append(f"{key} (did you mean {near[0]}?)" if near else key)
     return PortReport(results, unexpected, criterion, float32)
+
+
+def computation_order(entries):
+    """A case's output entries in the order of the computation: the index's order,
+    except that a group of gradients (``grads/``, ``clipped_grads/``) is in
+    backpropagation's order (agent.grad_norm_order: the output layer first), so
+    that the first failing gradient is the one the fault reaches first."""
+    groups = {}
+    for e in entries:
+        group, _, param = e["name"].rpartition("/")
+        if group in ("grads", "clipped_grads"):
+            groups.setdefault(group, {})[param] = e
+    ordered, seen = [], set()
+    for e in entries:
+        group = e["name"].rpartition("/")[0]
+        if group not in groups:
+            ordered.append(e)
+        elif group not in seen:
+            seen.add(group)
+            ordered += [groups[group][p] for p in grad_norm_order(groups[group])]
+    return ordered
 
 
 def check_port(vectors_dir, outputs_npz, rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL, cases=None, float32=False):
