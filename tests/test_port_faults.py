@@ -10,7 +10,7 @@ the failure to look at first, the earliest in the computation."""
 import numpy as np
 import pytest
 
-from ppo_ref.core import losses, normalization
+from ppo_ref.core import losses, mlp, normalization
 from ppo_ref.core.agent import policy_mean
 from ppo_ref.core.distributions import log_prob
 from ppo_ref.core.optim import ADAM_BETA1, ADAM_BETA2, ADAM_EPS
@@ -153,6 +153,23 @@ def _sign_flip(outputs):
     outputs["ppo_loss/grads/v.W1"] = -outputs["ppo_loss/grads/v.W1"]
 
 
+def _orthogonal_without_sign_fix(rng, n_in, n_out, gain):
+    g = rng.standard_normal((n_out, n_in))
+    if n_out < n_in:
+        g = g.T
+    q, _ = np.linalg.qr(g)
+    return gain * (q.T if n_out < n_in else q).T
+
+
+def _orthogonal_on_in_out(rng, n_in, n_out, gain):
+    """The algorithm run on the draw as an (in, out) matrix, stored as it comes out."""
+    g = rng.standard_normal((n_out, n_in)).T  # (in, out)
+    rows, cols = g.shape
+    q, r = np.linalg.qr(g.T if rows < cols else g)
+    q = q * np.sign(np.diag(r))
+    return gain * (q.T if rows < cols else q)
+
+
 def _lr_from_k(iteration_, num_iterations, lr0, anneal):
     return (1.0 - iteration_ / num_iterations) * lr0 if anneal else lr0
 
@@ -187,6 +204,13 @@ FAULTS = {
     "weights loaded with reshape, not transpose": ({}, _reshaped_weights, "adam_step/params_after/pi.W0",
                                                    "reshape where a transpose belongs"),
     "a gradient with its sign flipped": ({}, _sign_flip, "ppo_loss/grads/v.W1", "sign flipped"),
+    "observations clipped at 5": ({(normalization, "OBS_CLIP"): 5.0}, None, "normalization/normalized",
+                                  "clipped at +-5"),
+    "orthogonal init without the sign fix": ({(mlp, "orthogonal"): _orthogonal_without_sign_fix}, None,
+                                             "init/params/pi.W0", "sign fix is missing"),
+    # For the (5, 64) and (64, 3) layers both shapes give the same Q; the 64 x 64 layers tell.
+    "orthogonal init on the (in, out) shape": ({(mlp, "orthogonal"): _orthogonal_on_in_out}, None,
+                                               "init/params/pi.W1", "not of its (in, out) transpose"),
 }
 SECTIONS = {"reset observations not merged": "§13", "statistics merged after normalising": "§13",
             "G not reset at a truncation": "§13", "rewards scaled by the std of rewards": "§13",
@@ -194,7 +218,9 @@ SECTIONS = {"reset observations not merged": "§13", "statistics merged after no
             "0 for V(final obs) at a truncation": "§11", "learning rate annealed from k": "§14",
             "strict < at the clip bound": "§7", "tie weight 1 instead of 0.5": "§7", "value clip range open": "§7",
             "advantages normalised with ddof 0": "§6", "Adam's eps inside the square root": "§8",
-            "weights loaded with reshape, not transpose": "§1", "a gradient with its sign flipped": "§17"}
+            "weights loaded with reshape, not transpose": "§1", "a gradient with its sign flipped": "§17",
+            "observations clipped at 5": "§13", "orthogonal init without the sign fix": "§4",
+            "orthogonal init on the (in, out) shape": "§4"}
 
 
 @pytest.mark.parametrize("fault", FAULTS)

@@ -58,6 +58,16 @@ def mlp(params, net, x):
     return h
 
 
+def orthogonal(draw, gain):
+    """SPEC 1.4: ``draw`` is G ~ N(0, 1) in torch's (out, in) shape; transpose it if
+    out < in, take the reduced QR, multiply column j of Q by sign(R_jj), transpose
+    back, scale by the gain; stored transposed, in ppo_ref's (in, out) layout."""
+    rows, cols = draw.shape
+    q, r = jnp.linalg.qr(draw.T if rows < cols else draw)
+    q = q * jnp.sign(jnp.diag(r))
+    return (gain * (q.T if rows < cols else q)).T
+
+
 def grad_norm_order(params):
     """SPEC 6.2: the order the global norm sums in: each network's layers last first
     (W before b), the policy before the value network, log_std last."""
@@ -358,6 +368,32 @@ def case_update(x):
             "t_after": np.int64(t), **prefixed("info", info)}
 
 
+def case_init(x):
+    """SPEC 1.4: every weight orthogonal from its draw (hidden gain for W0, W1, the
+    output gain for the last), biases 0, log_std 0."""
+    out = {}
+    for net, output_gain in (("pi", x["gain/pi_output"]), ("v", x["gain/v_output"])):
+        n = sum(1 for k in x if k.startswith(f"draws/{net}.W"))
+        for i in range(n):
+            draw = jnp.asarray(x[f"draws/{net}.W{i}"])
+            out[f"params/{net}.W{i}"] = orthogonal(draw, output_gain if i == n - 1 else x["gain/hidden"])
+            out[f"params/{net}.b{i}"] = jnp.zeros(draw.shape[0], draw.dtype)
+    out["params/log_std"] = jnp.zeros(x[f"draws/pi.W{n - 1}"].shape[0], out["params/pi.b0"].dtype)
+    return out
+
+
+def case_normalization(x):
+    """SPEC 3.1, 3.2: the batches merged one after the other, then the observations normalised."""
+    mean, var, count = jnp.asarray(x["mean"]), jnp.asarray(x["var"]), float(x["count"])
+    rows = np.cumsum(np.concatenate([[0], x["batch_sizes"]]))
+    after = []
+    for start, stop in zip(rows[:-1], rows[1:]):
+        mean, var, count = rms_update(mean, var, count, jnp.asarray(x["batches"][start:stop]))
+        after.append((mean, var, count))
+    return {"mean_after": jnp.stack([a[0] for a in after]), "var_after": jnp.stack([a[1] for a in after]),
+            "count_after": np.array([a[2] for a in after], dtype=mean.dtype), "normalized": normalize_obs(x["obs"], mean, var)}
+
+
 def case_iteration(x):
     """One iteration (SPEC 2.2 to 6.4): the rollout replayed, the rewards scaled, GAE,
     the learning rate of iteration k (SPEC 6.3) and the update with the recorded
@@ -391,7 +427,8 @@ def case_iteration(x):
 
 CASES = {"gaussian": case_gaussian, "gae_bootstrap": case_gae, "gae_no_bootstrap": case_gae,
          "ppo_loss": case_loss, "adam_step": case_adam, "ppo_update": case_update,
-         "ppo_loss_kinks": case_loss, "ppo_update_kinks": case_update, "iteration": case_iteration}
+         "ppo_loss_kinks": case_loss, "ppo_update_kinks": case_update, "init": case_init,
+         "normalization": case_normalization, "iteration": case_iteration}
 
 
 def read_case(vectors_dir, case, dtype=np.float64):

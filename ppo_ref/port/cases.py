@@ -9,6 +9,8 @@ computes its outputs, with the meaning of every array (see :mod:`ppo_ref.port.go
     ppo_update        3 epochs of 4 minibatches with given permutations (SPEC 6)
     ppo_loss_kinks    the loss with samples exactly on its kinks (SPEC 5.3 to 5.5, port/kinks.py)
     ppo_update_kinks  an update whose first minibatch is on those kinks
+    init              the orthogonal initialisation from given draws (SPEC 1.4)
+    normalization     running statistics merged batch by batch, observations normalised (SPEC 3.1, 3.2)
     iteration         a whole iteration replayed from a recorded trace (port/iteration.py)
 
 Agent parameters have the real architecture (D -> 64 -> 64 -> out, D = 5, A = 3)
@@ -17,10 +19,12 @@ so that a port can load them into its own agent.
 
 import numpy as np
 
-from ppo_ref.core.agent import grad_norm_order
+from ppo_ref.core.agent import HIDDEN_GAIN, POLICY_OUTPUT_GAIN, VALUE_OUTPUT_GAIN, grad_norm_order, init_params
 from ppo_ref.core.distributions import entropy, log_prob, log_prob_grads
 from ppo_ref.core.gae import gae
 from ppo_ref.core.losses import ppo_loss
+from ppo_ref.core.mlp import HIDDEN
+from ppo_ref.core.normalization import RunningMeanStd, normalize_obs, rms_init, rms_update
 from ppo_ref.core.optim import adam_step, clip_grad_norm
 from ppo_ref.engines import REFERENCE
 from ppo_ref.port.arrays import (ACT_DIM, INFO_MEANINGS, LOSS_CONFIG, LOSS_OPTION_MEANINGS, OBS_DIM, Case,  # noqa: F401
@@ -229,6 +233,83 @@ def _update_kinks_inputs(rng):
             + loss_options(clip_coef=KINK_CLIP_COEF, norm_adv=False))
 
 
+
+INIT_GAINS = (("gain/hidden", HIDDEN_GAIN, "gain of the hidden layers W0, W1 of both networks (sqrt(2))"),
+              ("gain/pi_output", POLICY_OUTPUT_GAIN, "gain of the policy's output layer pi.W2"),
+              ("gain/v_output", VALUE_OUTPUT_GAIN, "gain of the value's output layer v.W2"))
+INIT_WEIGHTS = ("pi.W0", "pi.W1", "pi.W2", "v.W0", "v.W1", "v.W2")  # the order SPEC 1.4 draws them in
+
+
+class _GivenDraws:
+    """A generator whose ``standard_normal`` returns given arrays in order, each of
+    the shape asked for."""
+
+    def __init__(self, draws):
+        self.draws = list(draws)
+
+    def standard_normal(self, shape):
+        draw = self.draws.pop(0)
+        if draw.shape != tuple(shape):
+            raise ValueError(f"the initialisation asked for a draw of shape {tuple(shape)}; the next given has "
+                             f"{draw.shape}")
+        return draw.copy()
+
+
+def _init_shapes():
+    sizes = {"pi": (OBS_DIM, *HIDDEN, ACT_DIM), "v": (OBS_DIM, *HIDDEN, 1)}
+    return {f"{net}.W{i}": (s[i + 1], s[i]) for net, s in sizes.items() for i in range(len(s) - 1)}
+
+
+def _init_inputs(rng):
+    shapes = _init_shapes()
+    return ([(f"draws/{w}", rng.standard_normal(shapes[w]), f"G ~ N(0, 1) for {w}, in torch's (out, in) shape "
+                                                            f"{shapes[w]}: the draw SPEC 1.4 makes for it")
+             for w in INIT_WEIGHTS]
+            + [(name, f64(gain), meaning) for name, gain, meaning in INIT_GAINS])
+
+
+def _init_outputs(x):
+    for name, gain, _ in INIT_GAINS:
+        if x[name] != np.asarray(gain, dtype=x[name].dtype):  # the gain, rounded for a float32 computation
+            raise ValueError(f"{name} must be ppo_ref's gain {gain}, got {float(x[name])}")
+    params = init_params(_GivenDraws(x[f"draws/{w}"] for w in INIT_WEIGHTS), OBS_DIM, ACT_DIM)
+    return named("params", params, "parameters after the orthogonal initialisation (weights (in, out), biases 0, "
+                                   "log_std 0)")
+
+
+NORM_BATCH_SIZES = (1, 3, 1, 2, 4)  # one-row and multi-row merges
+
+
+def _normalization_inputs(rng):
+    rms = rms_init((OBS_DIM,))
+    batches = rng.normal(rng.uniform(-3.0, 3.0, OBS_DIM), rng.uniform(0.1, 4.0, OBS_DIM),
+                         (sum(NORM_BATCH_SIZES), OBS_DIM))
+    # Observations 0, 1.5, 3, ..., 15 standard deviations of the batches from their mean, of both signs: some
+    # normalise beyond 5, some beyond 10 (clipped).
+    spread = np.linspace(-15.0, 15.0, 11)[:, None] * batches.std(axis=0) + batches.mean(axis=0)
+    return [("mean", rms.mean, "running mean before the merges, (D,)"),
+            ("var", rms.var, "running population variance before the merges, (D,)"),
+            ("count", f64(rms.count), "count before the merges (1e-4, gymnasium's prior)"),
+            ("batches", batches, "the merged observations, the batches one after the other, (sum of batch_sizes, D)"),
+            ("batch_sizes", np.array(NORM_BATCH_SIZES, dtype=np.int64), "rows of each batch, merged in order, (K,)"),
+            ("obs", spread + rng.normal(0.0, 0.1, spread.shape), "observations to normalise with the statistics "
+                                                                  "after the last merge, (M, D)")]
+
+
+def _normalization_outputs(x):
+    rms = RunningMeanStd(x["mean"].copy(), x["var"].copy(), float(x["count"]))
+    rows = np.cumsum(np.concatenate([[0], x["batch_sizes"]]))
+    after = []
+    for start, stop in zip(rows[:-1], rows[1:]):
+        rms = rms_update(rms, x["batches"][start:stop])
+        after.append(rms)
+    return [("mean_after", np.stack([r.mean for r in after]), "row k: the running mean after merging batch k, (K, D)"),
+            ("var_after", np.stack([r.var for r in after]), "row k: the running variance after merging batch k, "
+                                                            "(K, D)"),
+            ("count_after", np.array([r.count for r in after]), "entry k: the count after merging batch k, (K,)"),
+            ("normalized", normalize_obs(x["obs"], rms), "clip((obs - mean) / sqrt(var + 1e-8), -10, 10) with the "
+                                                         "statistics after the last merge, (M, D)")]
+
 CASES = (
     Case("gaussian", 1, "Diagonal Gaussian log-prob, entropy and their gradients (SPEC 2).",
          _gaussian_inputs, _gaussian_outputs, exact=False),
@@ -252,6 +333,13 @@ CASES = (
                                 f"minibatches, B = {KINK_UPDATE_BATCH}) whose first minibatch sits exactly on the "
                                 "kinks of the loss, as ppo_loss_kinks (SPEC 5.3 to 5.5, 6); no clipfrac.",
          _update_kinks_inputs, _without_clipfrac(_update_outputs), exact=False, nudgeable=False),
+    Case("init", 8, "The orthogonal initialisation of both networks from given standard-normal draws, in torch's "
+                    "(out, in) shape (SPEC 1.4, docs/porting.md §4).", _init_inputs, _init_outputs, exact=False,
+         float64_in_float32=("params/",)),  # a float32 run draws its parameters in float64 and rounds them
+    Case("normalization", 9, f"Batches of {', '.join(map(str, NORM_BATCH_SIZES))} rows merged into the running "
+                             "statistics, then observations normalised and clipped (SPEC 3.1, 3.2).",
+         _normalization_inputs, _normalization_outputs, exact=False,
+         float64_in_float32=("count_after",)),  # the count is a float64 scalar in every run
     Case("iteration", 0, iteration.DESCRIPTION, iteration.make_inputs, iteration.compute, exact=False,
          float64_in_float32=iteration.FLOAT64_IN_FLOAT32),
 )

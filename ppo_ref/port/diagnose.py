@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 
+OBS_CLIP_BOUND = 10.0  # SPEC 3.2
 SIGNATURE_RTOL = {False: 1e-6, True: 1e-3}
 """How close to the fault's prediction a port's tensor must be, relative to the
 tensor's largest golden element (float64, float32 ports)."""
@@ -43,6 +44,11 @@ def _tensor_cause(port, golden, float32):
         return ("the whole tensor has its sign flipped: a loss maximised instead of minimised, or a derivative "
                 "with the wrong sign (docs/porting.md §17, likely causes)")
     port = np.asarray(port)
+    bound = float(np.max(np.abs(port))) if port.size else 0.0
+    if port.shape == golden.shape and OBS_CLIP_BOUND > bound > 0 and np.max(np.abs(golden)) == OBS_CLIP_BOUND \
+            and _near(port, np.clip(golden, -bound, bound), float32):
+        return (f"the tensor is the golden one clipped at +-{bound:g}: observations are clipped to "
+                f"[-{OBS_CLIP_BOUND:g}, {OBS_CLIP_BOUND:g}] after normalising, SPEC 3.2 (docs/porting.md §13)")
     out_in = golden.shape[::-1]
     if golden.ndim != 2 or 1 in golden.shape or port.shape not in (golden.shape, out_in):
         return None
@@ -79,7 +85,7 @@ def likely_causes(results, golden, port, float32=False):
         by_case.setdefault(key.split("/", 1)[0], []).append(key)
     for case, keys in by_case.items():
         x = golden.get(case, {})
-        for finder in (_ddof0, _adam_eps, _kinks, _learning_rate, _rollout):
+        for finder in (_ddof0, _adam_eps, _kinks, _learning_rate, _rollout, _init):
             for key, cause in finder(case, keys, x, port, checked, failed, float32).items():
                 causes.setdefault(key, cause)
     return causes
@@ -196,4 +202,24 @@ def _rollout(case, keys, x, port, checked, failed, float32):
                 causes[key] = (f"the scaled rewards are right until step {t}, the step after the first truncation: "
                                "G not reset to 0 at a truncation (gymnasium's NormalizeReward); ppo_ref resets it at "
                                "every episode end (docs/porting.md §13)")
+    return causes
+
+
+def _init(case, keys, x, port, checked, failed, float32):
+    """The init case: weights equal to the golden ones up to the signs of whole rows
+    or columns lack the sign fix; other differences are the algorithm's steps."""
+    if not any(k.startswith("draws/") for k in x):
+        return {}
+    causes = {}
+    for key in keys:
+        name = key.split("/", 1)[1]
+        if not name.startswith("params/") or ".W" not in name or key not in port:
+            continue
+        if _near(np.abs(port[key]), np.abs(x[name]), float32):
+            causes[key] = ("the weight equals the golden one up to the signs of whole columns: the sign fix is "
+                           "missing, Q's column j multiplied by sign(R_jj) (docs/porting.md §4)")
+        else:
+            causes[key] = ("the orthogonal initialisation differs: QR of the draw in torch's (out, in) shape "
+                           "(transposed first when out < in), not of its (in, out) transpose; the sign fix; the "
+                           "transpose back and the (in, out) layout stored (docs/porting.md §4)")
     return causes
