@@ -391,7 +391,8 @@ def case_normalization(x):
         mean, var, count = rms_update(mean, var, count, jnp.asarray(x["batches"][start:stop]))
         after.append((mean, var, count))
     return {"mean_after": jnp.stack([a[0] for a in after]), "var_after": jnp.stack([a[1] for a in after]),
-            "count_after": np.array([a[2] for a in after], dtype=mean.dtype), "normalized": normalize_obs(x["obs"], mean, var)}
+            "count_after": np.array([a[2] for a in after], dtype=mean.dtype),
+            "normalized": normalize_obs(x["obs"], mean, var)}
 
 
 def case_iteration(x):

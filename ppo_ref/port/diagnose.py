@@ -42,7 +42,7 @@ def _tensor_cause(port, golden, float32):
     """A cause read off one tensor alone: a sign flip, or a reshape for a transpose."""
     if _near(port, -golden, float32):
         return ("the whole tensor has its sign flipped: a loss maximised instead of minimised, or a derivative "
-                "with the wrong sign (docs/porting.md §17, likely causes)")
+                "with the wrong sign (docs/porting.md §17)")
     port = np.asarray(port)
     bound = float(np.max(np.abs(port))) if port.size else 0.0
     if port.shape == golden.shape and OBS_CLIP_BOUND > bound > 0 and np.max(np.abs(golden)) == OBS_CLIP_BOUND \
@@ -181,7 +181,7 @@ def _rollout(case, keys, x, port, checked, failed, float32):
             following = np.concatenate([x["rollout/values_old"][1:], np.zeros((1, done.shape[1]))])
             if np.all(p[bad & truncated] == 0.0) and (bad & truncated).any():
                 causes[key] = ("the next values differ only at episode ends, and are 0 at truncations: a truncated "
-                               "step needs V(final obs), only a terminated one has no future (docs/porting.md §10, §11)")
+                               "step needs V(final obs), only a terminated one has no future (docs/porting.md §11)")
             elif _near(p[bad], following[bad], float32):
                 causes[key] = ("the next values differ only at episode ends, where they equal the value of the next "
                                "step's (reset) observation: an episode end needs V(final obs), the observation it "
