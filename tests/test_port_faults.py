@@ -15,7 +15,7 @@ from ppo_ref.core.agent import policy_mean
 from ppo_ref.core.distributions import log_prob
 from ppo_ref.core.optim import ADAM_BETA1, ADAM_BETA2, ADAM_EPS
 from ppo_ref.engines import REFERENCE, ReferenceEngine
-from ppo_ref.port import iteration
+from ppo_ref.port import cases, iteration
 from ppo_ref.port.cases import CASES
 from ppo_ref.port.check import port_report
 
@@ -72,11 +72,23 @@ class GNotResetAtTruncation(Faulty):
 
 
 class RewardsScaledByTheirOwnStd(Faulty):
-    def scale_reward(self, scaler, rewards, dones, gamma):
+    @staticmethod
+    def scale_reward(scaler, rewards, dones, gamma):
         g = rewards + gamma * scaler.returns
         rms = normalization.rms_update(scaler.rms, rewards)
         scaled = np.clip(rewards / np.sqrt(rms.var + normalization.NORM_EPS), -10.0, 10.0)
         return scaled, normalization.RewardScaler(np.where(dones, 0.0, g), rms)
+
+
+class GNotResetAtTruncationInTheCase:
+    """scale_reward resetting G at terminations only, stepping through reward_scaling's flags."""
+
+    def __init__(self):
+        self.t, self.terminated = 0, golden_inputs("reward_scaling")["terminated"]
+
+    def __call__(self, scaler, rewards, dones, gamma):
+        t, self.t = self.t, self.t + 1
+        return normalization.scale_reward(scaler, rewards, self.terminated[t], gamma)
 
 
 class ClippedActionStored(Faulty):
@@ -180,18 +192,20 @@ FAULTS = {
                                       "iteration/rollout/obs", "reset observations not merged"),
     "statistics merged after normalising": ({(iteration, "REFERENCE"): MergedAfterNormalising}, None,
                                             "iteration/rollout/obs", "merged after normalising"),
-    "G not reset at a truncation": ({(iteration, "REFERENCE"): GNotResetAtTruncation}, None,
-                                    "iteration/rollout/rewards", "G not reset to 0 at a truncation"),
-    "rewards scaled by the std of rewards": ({(iteration, "REFERENCE"): RewardsScaledByTheirOwnStd}, None,
-                                             "iteration/rollout/rewards", "not of the rewards"),
+    "G not reset at a truncation": ({(iteration, "REFERENCE"): GNotResetAtTruncation,
+                                     (cases, "scale_reward"): GNotResetAtTruncationInTheCase}, None,
+                                    "reward_scaling/scaled", "G not reset to 0 at a truncation"),
+    "rewards scaled by the std of rewards": ({(iteration, "REFERENCE"): RewardsScaledByTheirOwnStd,
+                                              (cases, "scale_reward"): RewardsScaledByTheirOwnStd.scale_reward}, None,
+                                             "reward_scaling/scaled", "not of the rewards"),
     "the clipped action stored": ({(iteration, "REFERENCE"): ClippedActionStored}, None,
                                   "iteration/rollout/actions", "clipped actions"),
     "V(reset obs) for V(final obs)": ({}, _next_values(_reset_value), "iteration/rollout/next_values",
                                       "value of the next step's (reset) observation"),
     "0 for V(final obs) at a truncation": ({}, _next_values(_zero_at_truncation), "iteration/rollout/next_values",
                                            "0 at truncations"),
-    "learning rate annealed from k": ({(iteration, "learning_rate"): _lr_from_k}, None, "iteration/lr",
-                                      "annealed from k instead of k - 1"),
+    "learning rate annealed from k": ({(iteration, "learning_rate"): _lr_from_k, (cases, "learning_rate"): _lr_from_k},
+                                      None, "lr_schedule/lr_annealed", "annealed from k instead of k - 1"),
     "strict < at the clip bound": ({(losses, "clipped_surrogate"): _strict_clip_bounds}, None,
                                    "ppo_loss_kinks/grads/pi.W2", "closed range"),
     "tie weight 1 instead of 0.5": ({(losses, "max_tie_weight"): _tie_weight_one}, None,
@@ -227,7 +241,7 @@ SECTIONS = {"reset observations not merged": "docs/porting.md §13", "statistics
 def test_a_planted_fault_fails_named_with_its_likely_cause(tmp_path, check_port_cli, monkeypatch, fault):
     replacements, perturb, first, cause = FAULTS[fault]
     for (module, name), fn in replacements.items():
-        monkeypatch.setattr(module, name, fn() if isinstance(fn, type) else fn)  # an engine: a fresh one
+        monkeypatch.setattr(module, name, fn() if isinstance(fn, type) else fn)  # a class: a fresh instance
     path = core_port(tmp_path, perturb)
     report = port_report(GOLDEN_DIR, path)
     assert not report.ok
@@ -260,3 +274,16 @@ def test_gradients_are_reported_in_backpropagations_order(tmp_path):
     assert [r.key for r in report.failures] == ["ppo_loss/grads/pi.W2", "ppo_loss/grads/pi.W0"]
     names = [r.name for r in report.results if r.case == "ppo_loss" and r.name.startswith("grads/")]
     assert names[0] == "grads/pi.W2" and names[5] == "grads/pi.b0" and names[-1] == "grads/log_std"
+
+
+@pytest.mark.parametrize("fault", ["G not reset at a truncation", "rewards scaled by the std of rewards",
+                                   "learning rate annealed from k"])
+def test_the_iteration_case_names_the_cause_too(tmp_path, monkeypatch, fault):
+    """The same faults planted in the iteration case alone are named there."""
+    replacements, _, _, cause = FAULTS[fault]
+    for (module, name), fn in replacements.items():
+        if module is iteration:
+            monkeypatch.setattr(module, name, fn() if isinstance(fn, type) else fn)
+    report = port_report(GOLDEN_DIR, core_port(tmp_path))
+    assert {r.case for r in report.failures} == {"iteration"}
+    assert cause in report.first_failure.cause

@@ -120,15 +120,16 @@ def normalize_obs(obs, mean, var):
 def scale_rewards(rewards, dones, G, mean, var, count, gamma):
     """SPEC 3.3, one step after the other: G <- r + gamma G, merge the N values of G,
     scale by sqrt(var_G + 1e-8) and clip, then G <- 0 where the episode ended (by
-    termination or truncation). Returns the scaled rewards (T, N) and the final
-    (G, mean, var, count)."""
-    scaled = []
+    termination or truncation). Returns the scaled rewards (T, N) and, per step, the
+    (G, mean, var, count) after it."""
+    scaled, after = [], []
     for t in range(rewards.shape[0]):
         G = rewards[t] + gamma * G
         mean, var, count = rms_update(mean, var, count, G)
         scaled.append(jnp.clip(rewards[t] / jnp.sqrt(var + NORM_EPS), -REWARD_CLIP, REWARD_CLIP))
         G = jnp.where(dones[t], 0.0, G)
-    return jnp.stack(scaled), (G, mean, var, count)
+        after.append((G, mean, var, count))
+    return jnp.stack(scaled), after
 
 
 # --- SPEC 2.2, 3.2, 4.1: the rollout, replayed from a trace ------------------------------
@@ -395,6 +396,28 @@ def case_normalization(x):
             "normalized": normalize_obs(x["obs"], mean, var)}
 
 
+def learning_rate(k, K, lr0, anneal):
+    """SPEC 6.3: lr_k = (1 - (k - 1) / K) lr0 for k = 1..K when annealed, evaluated as
+    written; lr0 otherwise."""
+    return (1.0 - (k - 1.0) / K) * lr0 if anneal else lr0
+
+
+def case_lr_schedule(x):
+    K, lr0 = int(x["num_iterations"]), float(x["learning_rate"])
+    return {f"lr_{kind}": np.array([learning_rate(k, K, lr0, anneal) for k in range(1, K + 1)],
+                                   dtype=x["learning_rate"].dtype)
+            for kind, anneal in (("annealed", True), ("constant", False))}
+
+
+def case_reward_scaling(x):
+    done = x["terminated"] | x["truncated"]
+    scaled, after = scale_rewards(jnp.asarray(x["rewards"]), done, jnp.asarray(x["G"]), x["mean"], x["var"],
+                                  float(x["count"]), float(x["gamma"]))
+    return {"scaled": scaled, "G_after": jnp.stack([a[0] for a in after]),
+            "mean_after": jnp.stack([a[1] for a in after]), "var_after": jnp.stack([a[2] for a in after]),
+            "count_after": np.array([a[3] for a in after], dtype=scaled.dtype)}
+
+
 def case_iteration(x):
     """One iteration (SPEC 2.2 to 6.4): the rollout replayed, the rewards scaled, GAE,
     the learning rate of iteration k (SPEC 6.3) and the update with the recorded
@@ -404,13 +427,14 @@ def case_iteration(x):
                                                  float(x["obs_rms/count"]))
     done = x["env/terminated"] | x["env/truncated"]
     gamma = float(x["gamma"])
-    rewards, (G, r_mean, r_var, r_count) = scale_rewards(
+    rewards, after = scale_rewards(
         jnp.asarray(x["env/rewards"]), done, x["reward_G"], x["reward_rms/mean"], x["reward_rms/var"],
         float(x["reward_rms/count"]), gamma)
+    G, r_mean, r_var, r_count = after[-1]
     adv, ret = gae(rewards, rollout["values_old"], rollout["next_values"], jnp.asarray(x["env/terminated"]),
                    jnp.asarray(x["env/truncated"]), gamma, float(x["gae_lambda"]), bool(x["bootstrap_truncation"]))
     k, K, lr0 = int(x["iteration"]), int(x["num_iterations"]), float(x["learning_rate"])
-    lr = (1.0 - (k - 1.0) / K) * lr0 if bool(x["anneal_lr"]) else lr0
+    lr = learning_rate(k, K, lr0, bool(x["anneal_lr"]))
     B = adv.size
     batch = {"obs": rollout["obs"].reshape(B, -1), "actions": rollout["actions"].reshape(B, -1),
              "logprobs_old": rollout["logprobs_old"].reshape(B), "values_old": rollout["values_old"].reshape(B),
@@ -429,7 +453,8 @@ def case_iteration(x):
 CASES = {"gaussian": case_gaussian, "gae_bootstrap": case_gae, "gae_no_bootstrap": case_gae,
          "ppo_loss": case_loss, "adam_step": case_adam, "ppo_update": case_update,
          "ppo_loss_kinks": case_loss, "ppo_update_kinks": case_update, "init": case_init,
-         "normalization": case_normalization, "iteration": case_iteration}
+         "normalization": case_normalization, "lr_schedule": case_lr_schedule,
+         "reward_scaling": case_reward_scaling, "iteration": case_iteration}
 
 
 def read_case(vectors_dir, case, dtype=np.float64):

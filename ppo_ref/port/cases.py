@@ -11,6 +11,8 @@ computes its outputs, with the meaning of every array (see :mod:`ppo_ref.port.go
     ppo_update_kinks  an update whose first minibatch is on those kinks
     init              the orthogonal initialisation from given draws (SPEC 1.4)
     normalization     running statistics merged batch by batch, observations normalised (SPEC 3.1, 3.2)
+    lr_schedule       the learning rate of every iteration, annealed and not (SPEC 6.3)
+    reward_scaling    rewards of several envs scaled step by step (SPEC 3.3)
     iteration         a whole iteration replayed from a recorded trace (port/iteration.py)
 
 Agent parameters have the real architecture (D -> 64 -> 64 -> out, D = 5, A = 3)
@@ -24,14 +26,15 @@ from ppo_ref.core.distributions import entropy, log_prob, log_prob_grads
 from ppo_ref.core.gae import gae
 from ppo_ref.core.losses import ppo_loss
 from ppo_ref.core.mlp import HIDDEN
-from ppo_ref.core.normalization import RunningMeanStd, normalize_obs, rms_init, rms_update
+from ppo_ref.core.normalization import (RewardScaler, RunningMeanStd, normalize_obs, rms_init, rms_update,
+                                       scale_reward)
 from ppo_ref.core.optim import adam_step, clip_grad_norm
 from ppo_ref.engines import REFERENCE
 from ppo_ref.port.arrays import (ACT_DIM, INFO_MEANINGS, LOSS_CONFIG, LOSS_OPTION_MEANINGS, OBS_DIM, Case,  # noqa: F401
                                  draw_adam_state, draw_batch, draw_params, f64, loss_options, named, sub)
 from ppo_ref.port import iteration
 from ppo_ref.port.kinks import KINK_CLIP_COEF, KINK_ROWS, kink_minibatch, kink_params
-from ppo_ref.update import LossOptions, update_with_permutations
+from ppo_ref.update import LossOptions, learning_rate, update_with_permutations
 
 
 def _gaussian_inputs(rng):
@@ -310,6 +313,60 @@ def _normalization_outputs(x):
             ("normalized", normalize_obs(x["obs"], rms), "clip((obs - mean) / sqrt(var + 1e-8), -10, 10) with the "
                                                          "statistics after the last merge, (M, D)")]
 
+
+LR_ITERATIONS = 7
+
+
+def _lr_inputs(rng):
+    return [("num_iterations", np.array(LR_ITERATIONS, dtype=np.int64), "K, the run's number of iterations"),
+            ("learning_rate", f64(3e-4), "lr0, the learning rate of iteration 1")]
+
+
+def _lr_outputs(x):
+    K, lr0 = int(x["num_iterations"]), x["learning_rate"].item()
+    return [(f"lr_{kind}", np.array([learning_rate(k, K, lr0, anneal) for k in range(1, K + 1)]),
+             f"entry k - 1: the learning rate of iteration k = 1..K, {meaning}, (K,)")
+            for kind, anneal, meaning in (("annealed", True, "annealed, (1 - (k - 1) / K) lr0"),
+                                          ("constant", False, "not annealed, lr0"))]
+
+
+RS_T, RS_N = 12, 3
+# (t, env) of the episode ends: env 0 terminates then is truncated, env 1 the other way round, env 2 both at once.
+RS_TERMINATED = ((3, 0), (9, 1), (6, 2))
+RS_TRUNCATED = ((8, 0), (2, 1), (6, 2))
+
+
+def _reward_scaling_inputs(rng):
+    terminated = np.zeros((RS_T, RS_N), dtype=bool)
+    truncated = np.zeros((RS_T, RS_N), dtype=bool)
+    terminated[tuple(zip(*RS_TERMINATED))] = True
+    truncated[tuple(zip(*RS_TRUNCATED))] = True
+    return [("rewards", rng.normal(0.5, 1.0, (RS_T, RS_N)), "raw rewards r_t, (T, N)"),
+            ("terminated", terminated, "episode terminated at step t, (T, N)"),
+            ("truncated", truncated, "episode truncated at step t, (T, N)"),
+            ("G", rng.normal(0.0, 2.0, RS_N), "each env's discounted return G before step 0, (N,)"),
+            ("mean", f64(0.5), "running mean of G before step 0"),
+            ("var", f64(2.0), "running population variance var_G before step 0"),
+            ("count", f64(37.0001), "count of the statistics of G before step 0"),
+            ("gamma", f64(0.99), "discount factor")]
+
+
+def _reward_scaling_outputs(x):
+    scaler = RewardScaler(x["G"].copy(), RunningMeanStd(x["mean"].copy(), x["var"].copy(), float(x["count"])))
+    done = x["terminated"] | x["truncated"]
+    steps = []
+    for t in range(done.shape[0]):
+        scaled, scaler = scale_reward(scaler, x["rewards"][t], done[t], x["gamma"].item())
+        steps.append((scaled, scaler))
+    return [("scaled", np.stack([s for s, _ in steps]), "step t: clip(r_t / sqrt(var_G + 1e-8), -10, 10), var_G "
+                                                        "after merging step t's N values of G, (T, N)"),
+            ("G_after", np.stack([sc.returns for _, sc in steps]), "step t: each env's G after step t: "
+                                                                   "r_t + gamma G, then 0 where the episode ended "
+                                                                   "(terminated or truncated), (T, N)"),
+            ("mean_after", np.array([sc.rms.mean for _, sc in steps]), "step t: the running mean of G, (T,)"),
+            ("var_after", np.array([sc.rms.var for _, sc in steps]), "step t: the running variance of G, (T,)"),
+            ("count_after", np.array([sc.rms.count for _, sc in steps]), "step t: the count, (T,)")]
+
 CASES = (
     Case("gaussian", 1, "Diagonal Gaussian log-prob, entropy and their gradients (SPEC 2).",
          _gaussian_inputs, _gaussian_outputs, exact=False),
@@ -340,6 +397,13 @@ CASES = (
                              "statistics, then observations normalised and clipped (SPEC 3.1, 3.2).",
          _normalization_inputs, _normalization_outputs, exact=False,
          float64_in_float32=("count_after",)),  # the count is a float64 scalar in every run
+    Case("lr_schedule", 10, f"The learning rate of iterations 1..K (K = {LR_ITERATIONS}), annealed and not "
+                            "(SPEC 6.3, docs/porting.md §14).", _lr_inputs, _lr_outputs, exact=True,
+         float64_in_float32=("lr_annealed", "lr_constant")),  # a float64 scalar in every run
+    Case("reward_scaling", 11, f"Reward scaling of {RS_N} envs over {RS_T} steps, terminations and truncations in "
+                               "different envs and steps: the scaled rewards, each env's G and the statistics after "
+                               "each step (SPEC 3.3).", _reward_scaling_inputs, _reward_scaling_outputs, exact=False,
+         float64_in_float32=("count_after",)),
     Case("iteration", 0, iteration.DESCRIPTION, iteration.make_inputs, iteration.compute, exact=False,
          float64_in_float32=iteration.FLOAT64_IN_FLOAT32),
 )

@@ -85,7 +85,7 @@ def likely_causes(results, golden, port, float32=False):
         by_case.setdefault(key.split("/", 1)[0], []).append(key)
     for case, keys in by_case.items():
         x = golden.get(case, {})
-        for finder in (_ddof0, _adam_eps, _kinks, _learning_rate, _rollout, _init):
+        for finder in (_ddof0, _adam_eps, _kinks, _learning_rate, _rollout, _reward_scaling, _init):
             for key, cause in finder(case, keys, x, port, checked, failed, float32).items():
                 causes.setdefault(key, cause)
     return causes
@@ -133,14 +133,17 @@ def _kinks(case, keys, x, port, checked, failed, float32):
 
 
 def _learning_rate(case, keys, x, port, checked, failed, float32):
-    key = f"{case}/lr"
-    if key not in failed or key not in port or "num_iterations" not in x:
+    """The learning rate of iteration k equal to (1 - k / K) lr0: in the iteration
+    case (``lr``) and in lr_schedule (``lr_annealed``, k = 1..K)."""
+    if "num_iterations" not in x:
         return {}
-    k, K, lr0 = int(x["iteration"]), int(x["num_iterations"]), float(x["learning_rate"])
-    if not _near(port[key], np.float64((1.0 - k / K) * lr0), float32):
-        return {}
-    return {key: f"the learning rate is (1 - k / K) lr0 for k = {k}: annealed from k instead of k - 1 "
-                 "(docs/porting.md §14)"}
+    K, lr0 = int(x["num_iterations"]), float(x["learning_rate"])
+    ks = np.array([int(x["iteration"])]) if "iteration" in x else np.arange(1, K + 1)
+    for key in (f"{case}/lr", f"{case}/lr_annealed"):
+        if key in failed and key in port and _near(np.ravel(port[key]), (1.0 - ks / K) * lr0, float32):
+            return {key: "the learning rate of iteration k is (1 - k / K) lr0: annealed from k instead of k - 1 "
+                         "(docs/porting.md §14)"}
+    return {}
 
 
 def _first(mask):
@@ -189,20 +192,33 @@ def _rollout(case, keys, x, port, checked, failed, float32):
             else:
                 causes[key] = ("the next values differ only at episode ends: V(final obs), normalised with the "
                                "statistics after that step's merge (docs/porting.md §11)")
-    key = f"{case}/rollout/rewards"
-    if key in failed and key in port:
-        rows, bad = _rows_near(port[key], x["rollout/rewards"], float32)
-        t = _first(rows)
-        if t == 0:
-            causes[key] = ("the scaled rewards are wrong from the first step: the scale is the std of the discounted "
-                           "return G = r + gamma G after merging it, not of the rewards (docs/porting.md §13)")
-        elif t is not None:
-            truncations = np.flatnonzero((truncated & ~terminated).any(axis=1))
-            if truncations.size and t == truncations[0] + 1:
-                causes[key] = (f"the scaled rewards are right until step {t}, the step after the first truncation: "
-                               "G not reset to 0 at a truncation (gymnasium's NormalizeReward); ppo_ref resets it at "
-                               "every episode end (docs/porting.md §13)")
+    causes.update(_scaled_rewards(f"{case}/rollout/rewards", x["rollout/rewards"], terminated, truncated, port,
+                                  failed, float32))
     return causes
+
+
+def _reward_scaling(case, keys, x, port, checked, failed, float32):
+    if "G_after" not in x:
+        return {}
+    return _scaled_rewards(f"{case}/scaled", x["scaled"], x["terminated"], x["truncated"], port, failed, float32)
+
+
+def _scaled_rewards(key, golden, terminated, truncated, port, failed, float32):
+    """Scaled rewards wrong from the first step (the scale), or from the step after
+    the first truncation (G not reset there)."""
+    if key not in failed or key not in port:
+        return {}
+    rows, _ = _rows_near(port[key], golden, float32)
+    t = _first(rows)
+    if t == 0:
+        return {key: ("the scaled rewards are wrong from the first step: the scale is the std of the discounted "
+                      "return G = r + gamma G after merging it, not of the rewards (docs/porting.md §13)")}
+    truncations = np.flatnonzero((truncated & ~terminated).any(axis=1))
+    if t is not None and truncations.size and t == truncations[0] + 1:
+        return {key: (f"the scaled rewards are right until step {t}, the step after the first truncation: G not "
+                      "reset to 0 at a truncation (gymnasium's NormalizeReward); ppo_ref resets it at every episode "
+                      "end (docs/porting.md §13)")}
+    return {}
 
 
 def _init(case, keys, x, port, checked, failed, float32):
