@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from ppo_ref.core.agent import grad_norm_order, init_params, policy_mean, value
-from ppo_ref.core.distributions import entropy, log_prob, log_prob_grads
+from ppo_ref.core.distributions import entropy, kl, log_prob, log_prob_grads
 from ppo_ref.core.gae import gae
 from ppo_ref.core.losses import clipped_surrogate, ppo_loss, value_loss_terms
 from ppo_ref.core.optim import adam_init, adam_step, clip_grad_norm
@@ -147,7 +147,9 @@ def gaussian_task():
     rng = np.random.default_rng(104)
     mu = rng.normal(0.0, 1.0, (7, ACT_DIM))
     log_std = rng.uniform(-1.0, 0.5, ACT_DIM)
-    return "gaussian", {"mu": mu, "log_std": log_std, "actions": mu + np.exp(log_std) * rng.normal(0.0, 1.5, mu.shape)}
+    actions = mu + np.exp(log_std) * rng.normal(0.0, 1.5, mu.shape)
+    return "gaussian", {"mu": mu, "log_std": log_std, "actions": actions, "mu_q": mu + rng.normal(0.0, 0.5, mu.shape),
+                        "log_std_q": log_std + rng.uniform(-0.5, 0.5, ACT_DIM), "noise": rng.standard_normal(mu.shape)}
 
 
 SURROGATE_EPS = 0.2
@@ -312,6 +314,8 @@ def test_gaussian_log_prob_entropy_and_gradients(jax_results):
     assert_agree("d log_prob / d mu", j["grad_mu"], dmu)
     assert_agree("d log_prob / d log_std", j["grad_log_std"], dlog_std)
     np.testing.assert_array_equal(j["entropy_grad_log_std"], np.ones(ACT_DIM))
+    assert_agree("KL", j["kl"], kl(mu, log_std, x["mu_q"], x["log_std_q"]))
+    assert_agree("sample from given noise", j["sample"], mu + np.exp(log_std) * x["noise"])
 
 
 # --- the worked port as a program, judged by check-port --------------------------------

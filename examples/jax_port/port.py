@@ -83,6 +83,12 @@ def log_prob(a, mu, log_std):
     return jnp.sum(-((a - mu) ** 2) / (2.0 * var) - log_std - 0.5 * LOG_2PI, axis=-1)
 
 
+def kl(mu_p, log_std_p, mu_q, log_std_q):
+    """SPEC 2.1: sum_i [log_std_q - log_std_p + (var_p + (mu_p - mu_q)^2) / (2 var_q) - 0.5]."""
+    var_p, var_q = jnp.exp(2.0 * log_std_p), jnp.exp(2.0 * log_std_q)
+    return jnp.sum(log_std_q - log_std_p + (var_p + (mu_p - mu_q) ** 2) / (2.0 * var_q) - 0.5, axis=-1)
+
+
 def entropy(log_std):
     """SPEC 2.1: sum_i [log_std_i + 0.5 (1 + log(2 pi))], the same for every state."""
     return jnp.sum(log_std + 0.5 * (1.0 + LOG_2PI))
@@ -335,7 +341,9 @@ def case_gaussian(x):
     a, mu, log_std = (jnp.asarray(x[k]) for k in ("actions", "mu", "log_std"))
     dmu, dlog_std = log_prob_grads(a, mu, log_std)
     return {"log_prob": log_prob(a, mu, log_std), "entropy": entropy(log_std), "grad_mu": dmu,
-            "grad_log_std": dlog_std, "entropy_grad_log_std": jax.grad(entropy)(log_std)}
+            "grad_log_std": dlog_std, "entropy_grad_log_std": jax.grad(entropy)(log_std),
+            "kl": kl(mu, log_std, jnp.asarray(x["mu_q"]), jnp.asarray(x["log_std_q"])),
+            "sample": mu + jnp.exp(log_std) * x["noise"]}  # SPEC 2.2: a = mu + sigma * eps
 
 
 def case_gae(x):

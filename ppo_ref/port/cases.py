@@ -1,7 +1,7 @@
 """The golden cases: for each, how its inputs are drawn and which call of ppo_ref
 computes its outputs, with the meaning of every array (see :mod:`ppo_ref.port.golden`).
 
-    gaussian          log-prob, entropy and their gradients (SPEC 2)
+    gaussian          log-prob, entropy and their gradients, KL, sampling from given noise (SPEC 2)
     gae_bootstrap     GAE of a (T, N) rollout with terminations and truncations (SPEC 4)
     gae_no_bootstrap  the same rollout with bootstrap_truncation off
     ppo_loss          the loss, every parameter gradient and the diagnostics (SPEC 5)
@@ -22,7 +22,7 @@ so that a port can load them into its own agent.
 import numpy as np
 
 from ppo_ref.core.agent import HIDDEN_GAIN, POLICY_OUTPUT_GAIN, VALUE_OUTPUT_GAIN, grad_norm_order, init_params
-from ppo_ref.core.distributions import entropy, log_prob, log_prob_grads
+from ppo_ref.core.distributions import entropy, kl, log_prob, log_prob_grads, sample
 from ppo_ref.core.gae import gae
 from ppo_ref.core.losses import ppo_loss
 from ppo_ref.core.mlp import HIDDEN
@@ -37,12 +37,30 @@ from ppo_ref.port.kinks import KINK_CLIP_COEF, KINK_ROWS, kink_minibatch, kink_p
 from ppo_ref.update import LossOptions, learning_rate, update_with_permutations
 
 
+class _GivenDraws:
+    """A generator whose ``standard_normal`` returns given arrays in order, each of
+    the shape asked for (sampling from given noise, the initialisation from given
+    draws)."""
+
+    def __init__(self, draws):
+        self.draws = list(draws)
+
+    def standard_normal(self, shape):
+        draw = self.draws.pop(0)
+        if draw.shape != tuple(shape):
+            raise ValueError(f"a draw of shape {tuple(shape)} was asked for; the next given has {draw.shape}")
+        return draw.copy()
+
+
 def _gaussian_inputs(rng):
     mu = rng.normal(0.0, 1.0, (6, ACT_DIM))
     log_std = rng.uniform(-1.0, 0.5, ACT_DIM)
     actions = mu + np.exp(log_std) * rng.normal(0.0, 1.5, mu.shape)
     return [("mu", mu, "means, (M, A)"), ("log_std", log_std, "log standard deviations, (A,)"),
-            ("actions", actions, "actions a, (M, A)")]
+            ("actions", actions, "actions a, (M, A)"),
+            ("mu_q", mu + rng.normal(0.0, 0.5, mu.shape), "means of a second Gaussian q, (M, A)"),
+            ("log_std_q", log_std + rng.uniform(-0.5, 0.5, ACT_DIM), "log standard deviations of q, (A,)"),
+            ("noise", rng.standard_normal(mu.shape), "standard-normal draws for sampling, (M, A)")]
 
 
 def _gaussian_outputs(x):
@@ -57,6 +75,10 @@ def _gaussian_outputs(x):
                                    "one row per sample, not summed"),
         # distributions.entropy: d entropy / d log_std_i = 1 (and 0 for mu).
         ("entropy_grad_log_std", np.ones_like(log_std), "d entropy / d log_std, (A,)"),
+        ("kl", kl(mu, log_std, x["mu_q"], x["log_std_q"]), "KL(p || q) of p = N(mu, sigma^2) and q = N(mu_q, "
+                                                            "sigma_q^2): sum_i [log_std_q - log_std + (sigma^2 + "
+                                                            "(mu - mu_q)^2) / (2 sigma_q^2) - 0.5], (M,)"),
+        ("sample", sample(_GivenDraws([x["noise"]]), mu, log_std), "a = mu + sigma * noise, (M, A)"),
     ]
 
 
@@ -243,21 +265,6 @@ INIT_GAINS = (("gain/hidden", HIDDEN_GAIN, "gain of the hidden layers W0, W1 of 
 INIT_WEIGHTS = ("pi.W0", "pi.W1", "pi.W2", "v.W0", "v.W1", "v.W2")  # the order SPEC 1.4 draws them in
 
 
-class _GivenDraws:
-    """A generator whose ``standard_normal`` returns given arrays in order, each of
-    the shape asked for."""
-
-    def __init__(self, draws):
-        self.draws = list(draws)
-
-    def standard_normal(self, shape):
-        draw = self.draws.pop(0)
-        if draw.shape != tuple(shape):
-            raise ValueError(f"the initialisation asked for a draw of shape {tuple(shape)}; the next given has "
-                             f"{draw.shape}")
-        return draw.copy()
-
-
 def _init_shapes():
     sizes = {"pi": (OBS_DIM, *HIDDEN, ACT_DIM), "v": (OBS_DIM, *HIDDEN, 1)}
     return {f"{net}.W{i}": (s[i + 1], s[i]) for net, s in sizes.items() for i in range(len(s) - 1)}
@@ -368,7 +375,8 @@ def _reward_scaling_outputs(x):
             ("count_after", np.array([sc.rms.count for _, sc in steps]), "step t: the count, (T,)")]
 
 CASES = (
-    Case("gaussian", 1, "Diagonal Gaussian log-prob, entropy and their gradients (SPEC 2).",
+    Case("gaussian", 1, "Diagonal Gaussian log-prob, entropy and their gradients, the KL and sampling from given "
+                        "noise (SPEC 2).",
          _gaussian_inputs, _gaussian_outputs, exact=False),
     Case("gae_bootstrap", 2, "GAE with terminations and truncations, truncations bootstrapped (SPEC 4).",
          _gae_inputs(True), _gae_outputs, exact=True),
