@@ -226,15 +226,26 @@ FAULTS = {
     "orthogonal init on the (in, out) shape": ({(mlp, "orthogonal"): _orthogonal_on_in_out}, None,
                                                "init/params/pi.W1", "not of its (in, out) transpose"),
 }
-SECTIONS = {"reset observations not merged": "docs/porting.md §13", "statistics merged after normalising": "docs/porting.md §13",
-            "G not reset at a truncation": "docs/porting.md §13", "rewards scaled by the std of rewards": "docs/porting.md §13",
-            "the clipped action stored": "docs/porting.md §12", "V(reset obs) for V(final obs)": "docs/porting.md §11",
-            "0 for V(final obs) at a truncation": "docs/porting.md §11", "learning rate annealed from k": "docs/porting.md §14",
-            "strict < at the clip bound": "docs/porting.md §7", "tie weight 1 instead of 0.5": "docs/porting.md §7", "value clip range open": "docs/porting.md §7",
-            "advantages normalised with ddof 0": "docs/porting.md §6", "Adam's eps inside the square root": "docs/porting.md §8",
-            "weights loaded with reshape, not transpose": "docs/porting.md §1", "a gradient with its sign flipped": "docs/porting.md §17",
-            "observations clipped at 5": "docs/porting.md §13", "orthogonal init without the sign fix": "docs/porting.md §4",
-            "orthogonal init on the (in, out) shape": "docs/porting.md §4"}
+SECTIONS = {  # each fault's section of docs/porting.md
+    "reset observations not merged": "docs/porting.md §13",
+    "statistics merged after normalising": "docs/porting.md §13",
+    "G not reset at a truncation": "docs/porting.md §13",
+    "rewards scaled by the std of rewards": "docs/porting.md §13",
+    "the clipped action stored": "docs/porting.md §12",
+    "V(reset obs) for V(final obs)": "docs/porting.md §11",
+    "0 for V(final obs) at a truncation": "docs/porting.md §11",
+    "learning rate annealed from k": "docs/porting.md §14",
+    "strict < at the clip bound": "docs/porting.md §7",
+    "tie weight 1 instead of 0.5": "docs/porting.md §7",
+    "value clip range open": "docs/porting.md §7",
+    "advantages normalised with ddof 0": "docs/porting.md §6",
+    "Adam's eps inside the square root": "docs/porting.md §8",
+    "weights loaded with reshape, not transpose": "docs/porting.md §1",
+    "a gradient with its sign flipped": "docs/porting.md §17",
+    "observations clipped at 5": "docs/porting.md §13",
+    "orthogonal init without the sign fix": "docs/porting.md §4",
+    "orthogonal init on the (in, out) shape": "docs/porting.md §4",
+}
 
 
 @pytest.mark.parametrize("fault", FAULTS)

@@ -201,7 +201,8 @@ def _update_outputs(x):
 
 
 KINK_TABLE = ("row 0: ratio exactly 1 - clip_coef, advantage 2; 1: ratio exactly 1 + clip_coef, advantage -1; "
-              "2, 3: ordinary samples; 4: advantage exactly 0 (norm_adv off: the advantages are used as given); 5: v - v_old exactly "
+              "2, 3: ordinary samples; 4: advantage exactly 0 (norm_adv off: the advantages are used as given); "
+              "5: v - v_old exactly "
               "+clip_coef (so v_c == v: the value loss's max ties); 6: v - v_old exactly -clip_coef; 7: |v - v_old| "
               "> clip_coef and (v - R)^2 == (v_c - R)^2, a tie outside the clip range (the ratios exact in the "
               "reference core's float64 computation, the value kinks in any precision: ppo_ref/port/kinks.py)")
