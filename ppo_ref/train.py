@@ -18,7 +18,6 @@ from tqdm import tqdm
 from ppo_ref import numerics
 from ppo_ref.core.gae import gae
 from ppo_ref.core.losses import explained_variance
-from ppo_ref.core.optim import linear_lr
 from ppo_ref.engines import REFERENCE
 from ppo_ref.envs.make import make_vector_env, probe_spaces
 from ppo_ref.envs.simstate import get_sim_states
@@ -32,7 +31,7 @@ from ppo_ref.run.signals import StopRequested
 from ppo_ref.run.tensorboard import check_available as check_tensorboard
 from ppo_ref.state import init_state
 from ppo_ref.stopwatch import Stopwatch
-from ppo_ref.update import update
+from ppo_ref.update import batch_of, learning_rate, update
 
 
 def engine_for(reference_core):
@@ -87,7 +86,7 @@ def _loop(cfg, envs, state, runlog, stop, progress, log, callback, sw, engine):
     for iteration in range(state.iteration + 1, K + 1):
         t0 = time.perf_counter()
         sw.restart()
-        lr = linear_lr(iteration, K, cfg.learning_rate) if cfg.anneal_lr else cfg.learning_rate
+        lr = learning_rate(iteration, K, cfg.learning_rate, cfg.anneal_lr)
         try:
             # 1. Collect a rollout of num_steps steps in every env.
             rollout, episodes = collect_rollout(cfg, envs, state, engine)
@@ -103,14 +102,7 @@ def _loop(cfg, envs, state, runlog, stop, progress, log, callback, sw, engine):
             # 3. Epochs of minibatch updates on the flattened batch (SPEC 5, 6); the
             #    rollout's log-probs and values are the "old" ones the loss compares with.
             B = cfg.batch_size
-            batch = {
-                "obs": rollout["obs"].reshape(B, -1),
-                "actions": rollout["actions"].reshape(B, -1),
-                "logprobs_old": rollout["logprobs_old"].reshape(B),
-                "values_old": rollout["values_old"].reshape(B),
-                "advantages": advantages.reshape(B),
-                "returns": returns.reshape(B),
-            }
+            batch = batch_of(rollout, advantages, returns)
             diag = update(cfg, state, batch, lr, engine)
             sw.lap("update")
         except NonFiniteError as err:

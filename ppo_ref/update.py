@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ppo_ref.core.agent import grad_norm_order
-from ppo_ref.core.optim import clip_scale, global_grad_norm
+from ppo_ref.core.optim import clip_scale, global_grad_norm, linear_lr
 from ppo_ref.finite import NonFiniteError, check_finite
 
 DIAGNOSTICS = ("pg_loss", "v_loss", "entropy", "approx_kl", "clipfrac", "grad_norm")
@@ -27,6 +27,27 @@ class LossOptions:
     def of(cls, cfg):
         """The options a training Config (or anything with these attributes) sets."""
         return cls(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cls)})
+
+
+def learning_rate(iteration, num_iterations, lr0, anneal):
+    """The learning rate of iteration ``iteration`` (1..K, SPEC 6.3): annealed,
+    ``core.optim.linear_lr``; otherwise ``lr0`` throughout."""
+    return linear_lr(iteration, num_iterations, lr0) if anneal else lr0
+
+
+def batch_of(rollout, advantages, returns):
+    """The rollout's (T, N, ...) arrays the update reads, with the advantages and
+    returns, flattened to (B, ...), B = T * N, row t * N + n for step t of env n;
+    the rollout's log-probs and values are the "old" ones the loss compares with."""
+    B = advantages.size
+    return {
+        "obs": rollout["obs"].reshape(B, -1),
+        "actions": rollout["actions"].reshape(B, -1),
+        "logprobs_old": rollout["logprobs_old"].reshape(B),
+        "values_old": rollout["values_old"].reshape(B),
+        "advantages": advantages.reshape(B),
+        "returns": returns.reshape(B),
+    }
 
 
 def settings_of(cfg):

@@ -26,6 +26,9 @@ def gaussian(x):
         "grad_mu": (a - mu) / var,
         "grad_log_std": (a - mu) ** 2 / var - 1.0,
         "entropy_grad_log_std": np.ones_like(log_std),
+        "kl": np.sum(x["log_std_q"] - log_std + (var + (mu - x["mu_q"]) ** 2) / (2.0 * np.exp(2.0 * x["log_std_q"]))
+                     - 0.5, axis=-1),
+        "sample": mu + np.exp(log_std) * x["noise"],
     }
 
 

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from ppo_ref.core.agent import grad_norm_order, init_params, policy_mean, value
-from ppo_ref.core.distributions import entropy, log_prob, log_prob_grads
+from ppo_ref.core.distributions import entropy, kl, log_prob, log_prob_grads
 from ppo_ref.core.gae import gae
 from ppo_ref.core.losses import clipped_surrogate, ppo_loss, value_loss_terms
 from ppo_ref.core.optim import adam_init, adam_step, clip_grad_norm
@@ -147,7 +147,9 @@ def gaussian_task():
     rng = np.random.default_rng(104)
     mu = rng.normal(0.0, 1.0, (7, ACT_DIM))
     log_std = rng.uniform(-1.0, 0.5, ACT_DIM)
-    return "gaussian", {"mu": mu, "log_std": log_std, "actions": mu + np.exp(log_std) * rng.normal(0.0, 1.5, mu.shape)}
+    actions = mu + np.exp(log_std) * rng.normal(0.0, 1.5, mu.shape)
+    return "gaussian", {"mu": mu, "log_std": log_std, "actions": actions, "mu_q": mu + rng.normal(0.0, 0.5, mu.shape),
+                        "log_std_q": log_std + rng.uniform(-0.5, 0.5, ACT_DIM), "noise": rng.standard_normal(mu.shape)}
 
 
 SURROGATE_EPS = 0.2
@@ -312,20 +314,28 @@ def test_gaussian_log_prob_entropy_and_gradients(jax_results):
     assert_agree("d log_prob / d mu", j["grad_mu"], dmu)
     assert_agree("d log_prob / d log_std", j["grad_log_std"], dlog_std)
     np.testing.assert_array_equal(j["entropy_grad_log_std"], np.ones(ACT_DIM))
+    assert_agree("KL", j["kl"], kl(mu, log_std, x["mu_q"], x["log_std_q"]))
+    assert_agree("sample from given noise", j["sample"], mu + np.exp(log_std) * x["noise"])
 
 
 # --- the worked port as a program, judged by check-port --------------------------------
 
-def test_example_port_passes_check_port(tmp_path):
+@pytest.mark.parametrize("float32", [False, True], ids=["float64", "float32"])
+def test_example_port_passes_check_port(tmp_path, float32):
+    """The port covers every golden case, and check-port passes it: in float64 with
+    the default tolerances, and run with --float32 under check-port --float32."""
     out = tmp_path / "outputs.npz"
-    proc = subprocess.run([sys.executable, str(PORT_PATH), str(GOLDEN), str(out)], env=JAX_ENV,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([sys.executable, str(PORT_PATH), str(GOLDEN), str(out), *(["--float32"] * float32)],
+                          env=JAX_ENV, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     for word in ("GPU", "TPU", "skipped"):  # no accelerator warnings, no case left out
         assert word not in proc.stderr, proc.stderr
     index = json.loads((GOLDEN / "index.json").read_text())
     outputs = sum(a["role"] == "output" for c in index["cases"] for a in c["arrays"])
-    assert check_port(str(GOLDEN), str(out)) == outputs
+    assert check_port(str(GOLDEN), str(out), float32=float32) == outputs
+    with np.load(out) as npz:
+        floats = {npz[k].dtype for k in npz.files if npz[k].dtype.kind == "f" and npz[k].ndim}
+    assert floats == {np.dtype(np.float32 if float32 else np.float64)}
 
 
 def test_jax_stays_out_of_this_process():

@@ -239,9 +239,9 @@ def test_the_minimal_example_runs_passes_and_is_quoted_whole_in_the_docs(tmp_pat
     proc = subprocess.run([sys.executable, EXAMPLE, GOLDEN_DIR, str(out)], capture_output=True, text=True,
                           timeout=120, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert check_port(GOLDEN_DIR, out, cases=list(EXAMPLE_CASES)) == 9
+    assert check_port(GOLDEN_DIR, out, cases=list(EXAMPLE_CASES)) == 11
     code, stdout, err = check_port_cli(GOLDEN_DIR, out, *(f"--case={c}" for c in EXAMPLE_CASES))
-    assert code == 0 and "9 tensors within rtol 1e-09, atol 1e-15" in stdout, err
+    assert code == 0 and "11 tensors within rtol 1e-09, atol 1e-15" in stdout, err
     report = port_report(GOLDEN_DIR, out)
     assert {r.case for r in report.failures} == {c["name"] for c in read_index(GOLDEN_DIR)["cases"]} - set(
         EXAMPLE_CASES)

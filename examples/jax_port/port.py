@@ -9,6 +9,8 @@ chosen (a clip's derivative at its bounds, ties of a max) are written out.
 
     python examples/jax_port/port.py VECTORS_DIR OUTPUTS_NPZ
     ppo-ref check-port VECTORS_DIR OUTPUTS_NPZ
+    python examples/jax_port/port.py VECTORS_DIR OUTPUTS_NPZ --float32     # the same port in float32
+    ppo-ref check-port VECTORS_DIR OUTPUTS_NPZ --float32
 
 The outputs file holds one array per golden output, keyed ``"<case>/<array>"``.
 Arrays are selected by name and role from index.json, never by position.
@@ -56,6 +58,16 @@ def mlp(params, net, x):
     return h
 
 
+def orthogonal(draw, gain):
+    """SPEC 1.4: ``draw`` is G ~ N(0, 1) in torch's (out, in) shape; transpose it if
+    out < in, take the reduced QR, multiply column j of Q by sign(R_jj), transpose
+    back, scale by the gain; stored transposed, in ppo_ref's (in, out) layout."""
+    rows, cols = draw.shape
+    q, r = jnp.linalg.qr(draw.T if rows < cols else draw)
+    q = q * jnp.sign(jnp.diag(r))
+    return (gain * (q.T if rows < cols else q)).T
+
+
 def grad_norm_order(params):
     """SPEC 6.2: the order the global norm sums in: each network's layers last first
     (W before b), the policy before the value network, log_std last."""
@@ -71,6 +83,12 @@ def log_prob(a, mu, log_std):
     return jnp.sum(-((a - mu) ** 2) / (2.0 * var) - log_std - 0.5 * LOG_2PI, axis=-1)
 
 
+def kl(mu_p, log_std_p, mu_q, log_std_q):
+    """SPEC 2.1: sum_i [log_std_q - log_std_p + (var_p + (mu_p - mu_q)^2) / (2 var_q) - 0.5]."""
+    var_p, var_q = jnp.exp(2.0 * log_std_p), jnp.exp(2.0 * log_std_q)
+    return jnp.sum(log_std_q - log_std_p + (var_p + (mu_p - mu_q) ** 2) / (2.0 * var_q) - 0.5, axis=-1)
+
+
 def entropy(log_std):
     """SPEC 2.1: sum_i [log_std_i + 0.5 (1 + log(2 pi))], the same for every state."""
     return jnp.sum(log_std + 0.5 * (1.0 + LOG_2PI))
@@ -80,6 +98,77 @@ def entropy(log_std):
 def log_prob_grads(a, mu, log_std):
     """SPEC 2.1: per-sample d log_prob / d mu and d log_prob / d log_std, (M, A) each."""
     return jax.vmap(jax.grad(log_prob, argnums=(1, 2)), in_axes=(0, 0, None))(a, mu, log_std)
+
+
+# --- SPEC 3: observation and reward normalisation -------------------------------------
+
+OBS_CLIP = REWARD_CLIP = 10.0   # SPEC 3.2, 3.3
+NORM_EPS = 1e-8
+
+
+def rms_update(mean, var, count, x):
+    """SPEC 3.1: merge the batch ``x`` (n, ...) into (mean, var, count) with the batch's
+    mean and population variance (ddof 0); returns the new (mean, var, count)."""
+    n = x.shape[0]
+    batch_mean = x.mean(axis=0)
+    batch_var = ((x - batch_mean) ** 2).mean(axis=0)
+    delta = batch_mean - mean
+    total = count + n
+    return (mean + delta * n / total,
+            (var * count + batch_var * n + delta * delta * count * n / total) / total, total)
+
+
+def normalize_obs(obs, mean, var):
+    """SPEC 3.2: clip((obs - mean) / sqrt(var + 1e-8), -10, 10)."""
+    return jnp.clip((obs - mean) / jnp.sqrt(var + NORM_EPS), -OBS_CLIP, OBS_CLIP)
+
+
+def scale_rewards(rewards, dones, G, mean, var, count, gamma):
+    """SPEC 3.3, one step after the other: G <- r + gamma G, merge the N values of G,
+    scale by sqrt(var_G + 1e-8) and clip, then G <- 0 where the episode ended (by
+    termination or truncation). Returns the scaled rewards (T, N) and, per step, the
+    (G, mean, var, count) after it."""
+    scaled, after = [], []
+    for t in range(rewards.shape[0]):
+        G = rewards[t] + gamma * G
+        mean, var, count = rms_update(mean, var, count, G)
+        scaled.append(jnp.clip(rewards[t] / jnp.sqrt(var + NORM_EPS), -REWARD_CLIP, REWARD_CLIP))
+        G = jnp.where(dones[t], 0.0, G)
+        after.append((G, mean, var, count))
+    return jnp.stack(scaled), after
+
+
+# --- SPEC 2.2, 3.2, 4.1: the rollout, replayed from a trace ------------------------------
+
+def replay_rollout(params, x, mean, var, count):
+    """SPEC 2.2, 3.2, 4.1 on recorded env outputs: at each step normalise the
+    observation acted on, act with the recorded noise (the buffer keeps the unclipped
+    action, the env gets it clipped), merge the env's N observations (reset ones
+    included) into the statistics, and at an episode end take V(final obs) normalised
+    with the statistics after that merge (a final observation is never merged).
+    Returns the rollout arrays (T, N, ...), the actions sent and the statistics."""
+    log_std = params["log_std"]
+    raw = x["next_obs"]
+    out = {k: [] for k in ("obs", "actions", "actions_sent", "logprobs_old", "values_old", "final_values")}
+    for t in range(x["noise"].shape[0]):
+        obs = normalize_obs(raw, mean, var)
+        mu, v = mlp(params, "pi", obs), mlp(params, "v", obs)[:, 0]
+        action = mu + jnp.exp(log_std) * x["noise"][t]
+        out["obs"].append(obs)
+        out["actions"].append(action)
+        out["actions_sent"].append(jnp.clip(action, x["action_low"], x["action_high"]))
+        out["logprobs_old"].append(log_prob(action, mu, log_std))
+        out["values_old"].append(v)
+        raw = x["env/obs"][t]
+        mean, var, count = rms_update(mean, var, count, raw)
+        final = normalize_obs(x["env/final_obs"][t], mean, var)
+        out["final_values"].append(mlp(params, "v", final)[:, 0])  # used only where the episode ended
+    rollout = {k: jnp.stack(a) for k, a in out.items()}
+    last = mlp(params, "v", normalize_obs(raw, mean, var))[:, 0]
+    following = jnp.concatenate([rollout["values_old"][1:], last[None]])
+    done = x["env/terminated"] | x["env/truncated"]
+    rollout["next_values"] = jnp.where(done, rollout.pop("final_values"), following)
+    return rollout, (mean, var, count)
 
 
 # --- SPEC 4: GAE --------------------------------------------------------------------
@@ -252,7 +341,9 @@ def case_gaussian(x):
     a, mu, log_std = (jnp.asarray(x[k]) for k in ("actions", "mu", "log_std"))
     dmu, dlog_std = log_prob_grads(a, mu, log_std)
     return {"log_prob": log_prob(a, mu, log_std), "entropy": entropy(log_std), "grad_mu": dmu,
-            "grad_log_std": dlog_std, "entropy_grad_log_std": jax.grad(entropy)(log_std)}
+            "grad_log_std": dlog_std, "entropy_grad_log_std": jax.grad(entropy)(log_std),
+            "kl": kl(mu, log_std, jnp.asarray(x["mu_q"]), jnp.asarray(x["log_std_q"])),
+            "sample": mu + jnp.exp(log_std) * x["noise"]}  # SPEC 2.2: a = mu + sigma * eps
 
 
 def case_gae(x):
@@ -286,18 +377,105 @@ def case_update(x):
             "t_after": np.int64(t), **prefixed("info", info)}
 
 
+def case_init(x):
+    """SPEC 1.4: every weight orthogonal from its draw (hidden gain for W0, W1, the
+    output gain for the last), biases 0, log_std 0."""
+    out = {}
+    for net, output_gain in (("pi", x["gain/pi_output"]), ("v", x["gain/v_output"])):
+        n = sum(1 for k in x if k.startswith(f"draws/{net}.W"))
+        for i in range(n):
+            draw = jnp.asarray(x[f"draws/{net}.W{i}"])
+            out[f"params/{net}.W{i}"] = orthogonal(draw, output_gain if i == n - 1 else x["gain/hidden"])
+            out[f"params/{net}.b{i}"] = jnp.zeros(draw.shape[0], draw.dtype)
+    out["params/log_std"] = jnp.zeros(x[f"draws/pi.W{n - 1}"].shape[0], out["params/pi.b0"].dtype)
+    return out
+
+
+def case_normalization(x):
+    """SPEC 3.1, 3.2: the batches merged one after the other, then the observations normalised."""
+    mean, var, count = jnp.asarray(x["mean"]), jnp.asarray(x["var"]), float(x["count"])
+    rows = np.cumsum(np.concatenate([[0], x["batch_sizes"]]))
+    after = []
+    for start, stop in zip(rows[:-1], rows[1:]):
+        mean, var, count = rms_update(mean, var, count, jnp.asarray(x["batches"][start:stop]))
+        after.append((mean, var, count))
+    return {"mean_after": jnp.stack([a[0] for a in after]), "var_after": jnp.stack([a[1] for a in after]),
+            "count_after": np.array([a[2] for a in after], dtype=mean.dtype),
+            "normalized": normalize_obs(x["obs"], mean, var)}
+
+
+def learning_rate(k, K, lr0, anneal):
+    """SPEC 6.3: lr_k = (1 - (k - 1) / K) lr0 for k = 1..K when annealed, evaluated as
+    written; lr0 otherwise."""
+    return (1.0 - (k - 1.0) / K) * lr0 if anneal else lr0
+
+
+def case_lr_schedule(x):
+    K, lr0 = int(x["num_iterations"]), float(x["learning_rate"])
+    return {f"lr_{kind}": np.array([learning_rate(k, K, lr0, anneal) for k in range(1, K + 1)],
+                                   dtype=x["learning_rate"].dtype)
+            for kind, anneal in (("annealed", True), ("constant", False))}
+
+
+def case_reward_scaling(x):
+    done = x["terminated"] | x["truncated"]
+    scaled, after = scale_rewards(jnp.asarray(x["rewards"]), done, jnp.asarray(x["G"]), x["mean"], x["var"],
+                                  float(x["count"]), float(x["gamma"]))
+    return {"scaled": scaled, "G_after": jnp.stack([a[0] for a in after]),
+            "mean_after": jnp.stack([a[1] for a in after]), "var_after": jnp.stack([a[2] for a in after]),
+            "count_after": np.array([a[3] for a in after], dtype=scaled.dtype)}
+
+
+def case_iteration(x):
+    """One iteration (SPEC 2.2 to 6.4): the rollout replayed, the rewards scaled, GAE,
+    the learning rate of iteration k (SPEC 6.3) and the update with the recorded
+    permutations; batch row t * N + n is step t of env n."""
+    params = sub(x, "params")
+    rollout, (mean, var, count) = replay_rollout(params, x, x["obs_rms/mean"], x["obs_rms/var"],
+                                                 float(x["obs_rms/count"]))
+    done = x["env/terminated"] | x["env/truncated"]
+    gamma = float(x["gamma"])
+    rewards, after = scale_rewards(
+        jnp.asarray(x["env/rewards"]), done, x["reward_G"], x["reward_rms/mean"], x["reward_rms/var"],
+        float(x["reward_rms/count"]), gamma)
+    G, r_mean, r_var, r_count = after[-1]
+    adv, ret = gae(rewards, rollout["values_old"], rollout["next_values"], jnp.asarray(x["env/terminated"]),
+                   jnp.asarray(x["env/truncated"]), gamma, float(x["gae_lambda"]), bool(x["bootstrap_truncation"]))
+    k, K, lr0 = int(x["iteration"]), int(x["num_iterations"]), float(x["learning_rate"])
+    lr = learning_rate(k, K, lr0, bool(x["anneal_lr"]))
+    B = adv.size
+    batch = {"obs": rollout["obs"].reshape(B, -1), "actions": rollout["actions"].reshape(B, -1),
+             "logprobs_old": rollout["logprobs_old"].reshape(B), "values_old": rollout["values_old"].reshape(B),
+             "advantages": adv.reshape(B), "returns": ret.reshape(B)}
+    params, m, v, t, info = update(params, sub(x, "m"), sub(x, "v"), int(x["t"]), batch,
+                                   np.asarray(x["permutations"]), lr, float(x["max_grad_norm"]),
+                                   int(x["num_minibatches"]), loss_options(x))
+    return {**{f"rollout/{k}": a for k, a in rollout.items()}, "rollout/rewards": rewards,
+            "obs_rms_after/mean": mean, "obs_rms_after/var": var, "obs_rms_after/count": np.float64(count),
+            "reward_rms_after/mean": r_mean, "reward_rms_after/var": r_var,
+            "reward_rms_after/count": np.float64(r_count), "reward_G_after": G, "advantages": adv, "returns": ret,
+            "lr": np.float64(lr), **prefixed("params_after", params), **prefixed("m_after", m),
+            **prefixed("v_after", v), "t_after": np.int64(t), **prefixed("info", info)}
+
+
 CASES = {"gaussian": case_gaussian, "gae_bootstrap": case_gae, "gae_no_bootstrap": case_gae,
-         "ppo_loss": case_loss, "adam_step": case_adam, "ppo_update": case_update}
+         "ppo_loss": case_loss, "adam_step": case_adam, "ppo_update": case_update,
+         "ppo_loss_kinks": case_loss, "ppo_update_kinks": case_update, "init": case_init,
+         "normalization": case_normalization, "lr_schedule": case_lr_schedule,
+         "reward_scaling": case_reward_scaling, "iteration": case_iteration}
 
 
-def read_case(vectors_dir, case):
-    """The case's input arrays by name, as index.json lists them with role "input"."""
+def read_case(vectors_dir, case, dtype=np.float64):
+    """The case's input arrays by name, as index.json lists them with role "input";
+    float64 arrays as ``dtype`` (float32 for a float32 port: every operation on them
+    then stays float32, SPEC 0.4)."""
     with np.load(os.path.join(vectors_dir, case["file"]), allow_pickle=False) as npz:
-        return {a["name"]: npz[a["name"]] for a in case["arrays"] if a["role"] == "input"}
+        return {a["name"]: npz[a["name"]].astype(dtype) if npz[a["name"]].dtype == np.float64 else npz[a["name"]]
+                for a in case["arrays"] if a["role"] == "input"}
 
 
-def run(vectors_dir):
-    """Every golden output this port computes, keyed ``"<case>/<array>"``."""
+def run(vectors_dir, dtype=np.float64):
+    """Every golden output this port computes in ``dtype``, keyed ``"<case>/<array>"``."""
     with open(os.path.join(vectors_dir, "index.json"), encoding="utf-8") as f:
         index = json.load(f)
     outputs = {}
@@ -305,7 +483,7 @@ def run(vectors_dir):
         if case["name"] not in CASES:
             print(f"port: no port for case {case['name']!r}, skipped", file=sys.stderr)
             continue
-        computed = CASES[case["name"]](read_case(vectors_dir, case))
+        computed = CASES[case["name"]](read_case(vectors_dir, case, dtype))
         for a in case["arrays"]:
             if a["role"] == "output":
                 if a["name"] not in computed:
@@ -316,10 +494,12 @@ def run(vectors_dir):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    float32 = "--float32" in argv
+    argv = [a for a in argv if a != "--float32"]
     if len(argv) != 2:
-        print("usage: python examples/jax_port/port.py VECTORS_DIR OUTPUTS_NPZ", file=sys.stderr)
+        print("usage: python examples/jax_port/port.py VECTORS_DIR OUTPUTS_NPZ [--float32]", file=sys.stderr)
         return 2
-    outputs = run(argv[0])
+    outputs = run(argv[0], np.float32 if float32 else np.float64)
     with open(argv[1], "wb") as f:
         np.savez(f, **outputs)
     print(f"wrote {len(outputs)} arrays to {argv[1]}")

@@ -38,7 +38,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ppo_ref.core.agent import grad_norm_order
 from ppo_ref.npzio import NpzError, read_npz
+from ppo_ref.port.diagnose import likely_causes
 from ppo_ref.port.format import GoldenError, load_case, read_index
 
 DEFAULT_RTOL = 1e-9
@@ -50,14 +52,27 @@ products differently or fuses multiply-adds."""
 FLOAT32_NUDGE_MARGIN = 3
 """Factor between the worst error over the runs on inputs nudged by one float32 ulp
 (which move a case's worst by up to 8x) and FLOAT32_TOL."""
-FLOAT32_TOL = 3e-5
+FLOAT32_TOL = 2e-5
 """``max |port - golden| / max |golden|`` allowed per tensor with ``float32=True``:
-the larger of FLOAT32_MARGIN times the measured worst (1.26e-6,
-ppo_update/m_after/pi.b1) and FLOAT32_NUDGE_MARGIN times the nudged runs' worst
-(8.96e-6), rounded up to one significant digit; measured in portable numerics
+the larger of FLOAT32_MARGIN times the measured worst (1.76e-6,
+ppo_update_kinks/m_after/log_std) and FLOAT32_NUDGE_MARGIN times the nudged runs' worst
+(6.27e-6), over every case but ``iteration``, rounded up to one significant digit; measured in portable numerics
 (SPEC 8.2), so the same on every machine of the portable domain (docs/porting.md §17).
 The planted faults of tests/test_port_float32.py fail their first tensor by
-more than 30 times it."""
+more than 30 times it. The case ``iteration`` has its own, FLOAT32_ITERATION_TOL."""
+FLOAT32_ITERATION_TOL = 3e-4
+"""FLOAT32_TOL's rule applied to the case ``iteration`` alone: a whole iteration in
+float32 (a rollout of 64 steps whose rounding reaches the advantages, then 16
+minibatch steps) moves its outputs more than any one piece does; 10 times its
+measured worst (2.19e-5, iteration/m_after/v.W1), 3 times its nudged worst
+(3.31e-5), rounded up. A separate tolerance keeps the pieces' cases as strict as
+their own measurement allows."""
+FLOAT32_CASE_TOLS = {"iteration": FLOAT32_ITERATION_TOL}
+
+
+def float32_tol(case):
+    """The float32 tolerance of the case named ``case``."""
+    return FLOAT32_CASE_TOLS.get(case, FLOAT32_TOL)
 
 
 class PortMismatch(Exception):
@@ -81,7 +96,9 @@ class TensorResult:
     relative errors (``max_rel`` is relative to ``max |golden|`` with the float32
     criterion); ``index`` is the worst element, the one furthest outside its
     tolerance (with the float32 criterion, the largest absolute error);
-    ``rel_error`` is that element's relative error. ``message`` says what failed."""
+    ``rel_error`` is that element's relative error. ``message`` says what failed,
+    ending with the ``cause`` when the failure has a known signature
+    (:mod:`ppo_ref.port.diagnose`)."""
     key: str
     status: str
     message: str = ""
@@ -90,6 +107,7 @@ class TensorResult:
     index: tuple = None
     rel_error: float = None
     port_dtype: str = None
+    cause: str = None
 
     @property
     def ok(self):
@@ -203,32 +221,62 @@ def port_report(vectors_dir, outputs_npz, rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL, 
     index = read_index(vectors_dir)
     _check_case_names(vectors_dir, index, cases)
     port = _load_outputs(outputs_npz, index)
-    criterion = (f"float32: max |port - golden| <= {FLOAT32_TOL:g} max |golden| per tensor" if float32
-                 else f"rtol {rtol:g}, atol {atol:g}")
+    criterion = (f"float32: max |port - golden| <= {FLOAT32_TOL:g} max |golden| per tensor (the iteration case: "
+                 f"{FLOAT32_ITERATION_TOL:g})" if float32 else f"rtol {rtol:g}, atol {atol:g}")
     listed = {f"{c['name']}/{a['name']}" for c in index["cases"] for a in c["arrays"] if a["role"] == "output"}
-    results = []
+    results, goldens = [], {}
     for case in index["cases"]:
         if cases is not None and case["name"] not in cases:
             continue
-        golden = load_case(vectors_dir, case)
-        for entry in case["arrays"]:
-            if entry["role"] != "output":
-                continue
+        golden = goldens[case["name"]] = load_case(vectors_dir, case)
+        case_results = []
+        for entry in computation_order([a for a in case["arrays"] if a["role"] == "output"]):
             key = f"{case['name']}/{entry['name']}"
             if key not in port:
                 result = TensorResult(key, "missing", f"{key} is missing from {outputs_npz} (expected "
                                                       f"{entry['dtype']} {tuple(entry['shape'])}: {entry['meaning']})")
             else:
                 result = compare(key, port[key], golden[entry["name"]], rtol, atol, float32)
-            results.append(result)
+            case_results.append(result)
             if first and not result.ok:
-                return PortReport(results, [], criterion, float32)
+                break
+        results += case_results
+        if first and not case_results[-1].ok:
+            break
+    causes = likely_causes(results, goldens, port, float32)
+    for result in results:
+        result.cause = causes.get(result.key)
+        if result.cause:
+            result.message += f"; likely cause: {result.cause}"
+    if first and results and not results[-1].ok:
+        return PortReport(results, [], criterion, float32)
     missing = [r.key for r in results if r.status == "missing"]
     unexpected = []
     for key in sorted(set(port) - listed):
         near = difflib.get_close_matches(key, missing, n=1)
         unexpected.append(f"{key} (did you mean {near[0]}?)" if near else key)
     return PortReport(results, unexpected, criterion, float32)
+
+
+def computation_order(entries):
+    """A case's output entries in the order of the computation: the index's order,
+    except that a group of gradients (``grads/``, ``clipped_grads/``) is in
+    backpropagation's order (agent.grad_norm_order: the output layer first), so
+    that the first failing gradient is the one the fault reaches first."""
+    groups = {}
+    for e in entries:
+        group, _, param = e["name"].rpartition("/")
+        if group in ("grads", "clipped_grads"):
+            groups.setdefault(group, {})[param] = e
+    ordered, seen = [], set()
+    for e in entries:
+        group = e["name"].rpartition("/")[0]
+        if group not in groups:
+            ordered.append(e)
+        elif group not in seen:
+            seen.add(group)
+            ordered += [groups[group][p] for p in grad_norm_order(groups[group])]
+    return ordered
 
 
 def check_port(vectors_dir, outputs_npz, rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL, cases=None, float32=False):
@@ -271,9 +319,10 @@ def _load_outputs(path, index):
 def compare(key, port, golden, rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL, float32=False):
     """One tensor's :class:`TensorResult`. An element passes when ``|port - golden|
     <= atol + rtol * |golden|``, or with ``float32`` when ``|port - golden| <=
-    FLOAT32_TOL * max |golden|``; NaN never passes. The worst element is the one
+    float32_tol(case) * max |golden|``; NaN never passes. The worst element is the one
     furthest outside its tolerance (the first NaN, if any)."""
     port, golden = np.asarray(port), np.asarray(golden)
+    tol = float32_tol(key.split("/", 1)[0])
     dtype = port.dtype.name
     if port.dtype.kind not in "fiub":
         return TensorResult(key, "dtype", f"{key} has dtype {port.dtype}; expected real numbers like the golden "
@@ -281,7 +330,7 @@ def compare(key, port, golden, rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL, float32=Fal
     if port.shape != golden.shape:
         message = f"{key} has shape {port.shape}; expected {golden.shape}"
         if port.ndim == 2 and port.shape == golden.shape[::-1]:
-            matches = _values_pass(port.T, golden, rtol, atol, float32)
+            matches = _values_pass(port.T, golden, rtol, atol, float32 and tol)
             message += (": the port's array is the transpose of the golden one (PyTorch's (out, in) against "
                         f"ppo_ref's (in, out)), and transposed it {'matches' if matches else 'still differs'}")
         return TensorResult(key, "shape", message, port_dtype=dtype)
@@ -290,7 +339,7 @@ def compare(key, port, golden, rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL, float32=Fal
     p, g = port.astype(np.float64), golden.astype(np.float64)
     diff = np.abs(p - g)
     scale = float(np.max(np.abs(g)))
-    allowed = FLOAT32_TOL * scale if float32 else atol + rtol * np.abs(g)
+    allowed = tol * scale if float32 else atol + rtol * np.abs(g)
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.where(diff == 0, 0.0, diff / np.abs(g))
         excess = np.where(diff == 0, 0.0, diff / allowed)
@@ -311,20 +360,22 @@ def compare(key, port, golden, rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL, float32=Fal
     where = f"{key}[{', '.join(map(str, index))}]" if index else key
     if float32:
         message = (f"{where}: port {float(p[index])!r}, golden {float(g[index])!r}, error {float(diff[index]):.3g} "
-                   f"= {max_rel:.3g} of max |golden| {scale:.3g} (float32 tolerance {FLOAT32_TOL:g})")
+                   f"= {max_rel:.3g} of max |golden| {scale:.3g} (float32 tolerance {tol:g})")
     else:
         message = (f"{where}: port {float(p[index])!r}, golden {float(g[index])!r}, relative error "
                    f"{rel_error:.3g} (rtol {rtol:g}, atol {atol:g})")
-    if port.ndim == 2 and port.shape[0] == port.shape[1] and _values_pass(port.T, golden, rtol, atol, float32):
+    if port.ndim == 2 and port.shape[0] == port.shape[1] and _values_pass(port.T, golden, rtol, atol, float32 and tol):
         message += ("; the port's array transposed matches: it holds the golden array transposed (PyTorch's "
                     "(out, in) against ppo_ref's (in, out))")
     return TensorResult(key, "fail", message, max_abs, max_rel, index, rel_error, dtype)
 
 
-def _values_pass(port, golden, rtol, atol, float32):
+def _values_pass(port, golden, rtol, atol, float32_tol):
+    """Whether every element passes: within ``float32_tol`` of max |golden| when
+    it is given (not False), else within atol + rtol |golden|."""
     p, g = port.astype(np.float64), golden.astype(np.float64)
-    if float32:
-        return bool(np.all(np.abs(p - g) <= FLOAT32_TOL * np.max(np.abs(g))))
+    if float32_tol:
+        return bool(np.all(np.abs(p - g) <= float32_tol * np.max(np.abs(g))))
     return bool(np.all(np.abs(p - g) <= atol + rtol * np.abs(g)))
 
 
