@@ -20,7 +20,6 @@ Measured in one run, so the figures compare as ratios on a noisy machine:
 
 import argparse
 import dataclasses
-import json
 import os
 import platform
 import resource
@@ -34,7 +33,7 @@ from threadpoolctl import threadpool_limits
 
 from ppo_ref import numerics
 from ppo_ref.core.agent import init_params
-from ppo_ref.run.checkpoint import library_versions
+from ppo_ref.run import checkpoint as ckpt
 from ppo_ref.config import Config, validate
 from ppo_ref.envs.make import make_vector_env
 from ppo_ref.core.optim import adam_init
@@ -163,8 +162,7 @@ def numerics_wall_times(cfg, iterations, pairs=3):
                 subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
                 times[mode].append(time.perf_counter() - start)
                 if mode == "native":
-                    with open(os.path.join(run_dir, "config.json")) as f:
-                        native = json.load(f)["versions"]["numerics"]
+                    native = ckpt.from_json_array(ckpt.load(run_dir)["versions"])["numerics"]
     return min(times["portable"]), min(times["native"]), native
 
 
@@ -198,7 +196,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     cfg = validate(Config(env_id=args.env_id))
 
-    versions = library_versions()
+    versions = ckpt.library_versions()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; "
           f"python {versions['python']}, numpy {versions['numpy']}, gymnasium {versions['gymnasium']}, "
           f"mujoco {versions['mujoco']}; numerics {numerics.describe()}")

@@ -15,12 +15,8 @@ import typing
 import numpy as np
 
 from ppo_ref import __version__, numerics
-from ppo_ref.config import Config, ConfigError
+from ppo_ref.config import Config, ConfigError, flag
 from ppo_ref.errors import UserError
-
-
-def _flag(name):
-    return "--" + name.replace("_", "-")
 
 
 def _add_config_flags(parser, skip=()):
@@ -31,12 +27,12 @@ def _add_config_flags(parser, skip=()):
         kw = {"default": argparse.SUPPRESS, "help": help_text, "dest": f.name}
         kind = typing.get_args(f.type) or (f.type,)
         if bool in kind:
-            parser.add_argument(_flag(f.name), action=argparse.BooleanOptionalAction, **kw)
+            parser.add_argument(flag(f.name), action=argparse.BooleanOptionalAction, **kw)
         else:
             base = next(t for t in kind if t is not type(None))
             if f.metadata.get("choices"):
                 kw["choices"] = f.metadata["choices"]
-            parser.add_argument(_flag(f.name), type=base, metavar=f.name.upper(), **kw)
+            parser.add_argument(flag(f.name), type=base, metavar=f.name.upper(), **kw)
 
 
 def _add_numerics_flag(parser):

@@ -88,6 +88,11 @@ class Config:
         return cls(**{k: v for k, v in d.items() if k not in RETIRED})
 
 
+def flag(name):
+    """The command-line flag of a Config field: ``num_envs`` -> ``--num-envs``."""
+    return "--" + name.replace("_", "-")
+
+
 def _is_int(v):
     return isinstance(v, int) and not isinstance(v, bool)
 
@@ -99,8 +104,7 @@ def _is_real(v):
 def validate(cfg):
     """Check every field; raise :class:`ConfigError` naming the first bad one."""
     def fail(name, rule):
-        flag = "--" + name.replace("_", "-")
-        raise ConfigError(f"{flag} ({getattr(cfg, name)!r}) {rule}")
+        raise ConfigError(f"{flag(name)} ({getattr(cfg, name)!r}) {rule}")
 
     if not isinstance(cfg.env_id, str) or not cfg.env_id:
         fail("env_id", "must be a non-empty environment id")

@@ -57,7 +57,9 @@ def load_actor(path, deterministic=False, seed=0, record=None):
     cfg, params, obs_rms = ckpt.load_policy(path)
     obs_space, act_space = probe_spaces(cfg.env_id)
     ckpt.check_fits_env(params, cfg.env_id, obs_space, act_space)
-    rng = _RecordingGenerator(np.random.default_rng(seed))
+    rng = np.random.default_rng(seed)
+    if record is not None:
+        rng = _RecordingGenerator(rng)
 
     def act(obs):
         x = normalize_obs(obs[None], obs_rms).astype(params["log_std"].dtype, copy=False)

@@ -140,13 +140,14 @@ def status():
         blas = "; ".join(f"{lib['internal_api']} {lib.get('version')} {lib.get('architecture')} kernel"
                          for lib in libs)
         simd = _simd()
+        mode = requested()
         reason = _why_not
-        if reason is None and requested() == "portable":
+        if reason is None and mode == "portable":
             reason = _not_in_force(libs, blas, simd)
             if reason and _numpy_first:
                 reason = f"numpy was loaded before ppo_ref, with other settings ({reason})"
-        portable = requested() == "portable" and reason is None
-        _status = {"numerics": PORTABLE if portable else "native", "requested": requested(), "reason": reason,
+        portable = mode == "portable" and reason is None
+        _status = {"numerics": PORTABLE if portable else "native", "requested": mode, "reason": reason,
                    "blas": blas, "blas_threads": [lib["num_threads"] for lib in libs],
                    "simd": " ".join(simd) or "baseline", "cpu": cpu_name()}
     return _status
@@ -163,7 +164,6 @@ def _not_in_force(libs, blas, simd):
     if "X86_V3" not in simd or set(simd) - set(SIMD_LEVELS_ALLOWED):
         return f"numpy dispatches {' '.join(simd) or 'no SIMD level'}, not x86-64-v3"
     return None
-
 
 
 def record():

@@ -64,8 +64,8 @@ def train(cfg=None, resume=None, progress=None, log=print, callback=None, stopwa
                 state = init_state(cfg, envs)
             else:
                 restore_envs(cfg, envs, state, sim_states, log)
-            runlog = RunLog(cfg.run_dir, {**cfg.to_dict(), "versions": ckpt.run_record()}, None if resume is None else state.global_step,
-                            tensorboard=cfg.tensorboard)
+            runlog = RunLog(cfg.run_dir, {**cfg.to_dict(), "versions": ckpt.run_record()},
+                            None if resume is None else state.global_step, tensorboard=cfg.tensorboard)
             try:
                 with StopRequested() as stop:
                     _loop(cfg, envs, state, runlog, stop, progress, log, callback, stopwatch or Stopwatch(),

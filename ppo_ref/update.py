@@ -16,12 +16,13 @@ DIAGNOSTICS = ("pg_loss", "v_loss", "entropy", "approx_kl", "clipfrac", "grad_no
 
 @dataclass(frozen=True)
 class LossOptions:
-    """The options of core.losses.ppo_loss (SPEC 5), the same names as its arguments."""
-    clip_coef: float = 0.2
-    ent_coef: float = 0.0
-    vf_coef: float = 0.5
-    clip_vloss: bool = True
-    norm_adv: bool = True
+    """The options of core.losses.ppo_loss (SPEC 5), the same names as its arguments;
+    no defaults of their own (ppo_loss's and Config's are the reference ones)."""
+    clip_coef: float
+    ent_coef: float
+    vf_coef: float
+    clip_vloss: bool
+    norm_adv: bool
 
     @classmethod
     def of(cls, cfg):

@@ -14,7 +14,7 @@ from ppo_ref.core.losses import ppo_loss
 from ppo_ref.core.optim import adam_init
 from ppo_ref.engines import REFERENCE, ReferenceLearner
 from ppo_ref.fast import FAST, FastLearner
-from ppo_ref.port.cases import LOSS_CONFIG, sub
+from ppo_ref.port.arrays import loss_kwargs, sub
 from ppo_ref.train import train
 from ppo_ref.update import LossOptions, update_with_permutations
 
@@ -29,7 +29,7 @@ VARYING_METRICS = ("wall_time", "steps_per_second")
 
 def test_the_golden_loss_case_on_both_engines():
     x = golden_inputs("ppo_loss")
-    options = LossOptions(**{k: x[k].item() for k in LOSS_CONFIG})
+    options = LossOptions(**loss_kwargs(x))
     params = sub(x, "params")
     mb = {k: x[k] for k in ("obs", "actions", "logprobs_old", "advantages", "returns", "values_old")}
     ref = REFERENCE.learner(params, adam_init(params)).loss_and_grads(options, mb)
@@ -40,13 +40,13 @@ def test_the_golden_loss_case_on_both_engines():
         np.testing.assert_array_equal(fast[1][k], ref[1][k], err_msg=k)
     np.testing.assert_array_equal(ref[0], ppo_loss(params, x["obs"], x["actions"], x["logprobs_old"],
                                                    x["advantages"], x["returns"], x["values_old"],
-                                                   **{k: x[k].item() for k in LOSS_CONFIG})[0])
+                                                   **loss_kwargs(x))[0])
 
 
 def test_the_golden_update_case_on_both_engines():
     x = golden_inputs("ppo_update")
     perms = x["permutations"]
-    settings = {"loss": LossOptions(**{k: x[k].item() for k in LOSS_CONFIG}),
+    settings = {"loss": LossOptions(**loss_kwargs(x)),
                 "minibatch_size": perms.shape[1] // int(x["num_minibatches"]),
                 "max_grad_norm": float(x["max_grad_norm"])}
     results = []

@@ -84,9 +84,10 @@ def _round_up_one_digit(x):
 
 @portable_only
 def test_the_tolerance_is_the_measured_worst_times_the_margin():
-    """FLOAT32_TOL (and FLOAT32_ITERATION_TOL, for the iteration case alone) is the larger of FLOAT32_MARGIN times the measured worst and
-    FLOAT32_NUDGE_MARGIN times the worst over runs on inputs nudged by one ulp,
-    rounded up to one significant digit."""
+    """FLOAT32_TOL (and FLOAT32_ITERATION_TOL, for the iteration case alone) is the
+    larger of FLOAT32_MARGIN times the measured worst and FLOAT32_NUDGE_MARGIN times
+    the worst over runs on inputs nudged by one ulp, rounded up to one significant
+    digit."""
     rows = measure.measure(GOLDEN_DIR)
     rng = np.random.default_rng(measure.NUDGE_SEED)
     nudged_rows = [row for _ in range(measure.NUDGE_TRIALS) for row in measure.measure(GOLDEN_DIR, rng)]

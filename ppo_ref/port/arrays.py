@@ -129,3 +129,9 @@ def loss_options(**changes):
     ``changes``) as 0-d arrays (bool or float64)."""
     return [(k, np.array(v) if isinstance(v, bool) else f64(v), LOSS_OPTION_MEANINGS[k])
             for k, v in {**LOSS_CONFIG, **changes}.items()]
+
+
+def loss_kwargs(x):
+    """The loss's options a case's inputs hold (LOSS_CONFIG's names), as the keywords
+    of core.losses.ppo_loss and the fields of update.LossOptions."""
+    return {k: x[k].item() for k in LOSS_CONFIG}

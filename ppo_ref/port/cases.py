@@ -31,7 +31,7 @@ from ppo_ref.core.normalization import (RewardScaler, RunningMeanStd, normalize_
 from ppo_ref.core.optim import adam_step, clip_grad_norm
 from ppo_ref.engines import REFERENCE
 from ppo_ref.port.arrays import (ACT_DIM, INFO_MEANINGS, LOSS_CONFIG, LOSS_OPTION_MEANINGS, OBS_DIM, Case,  # noqa: F401
-                                 draw_adam_state, draw_batch, draw_params, f64, loss_options, named, sub)
+                                 draw_adam_state, draw_batch, draw_params, f64, loss_kwargs, loss_options, named, sub)
 from ppo_ref.port import iteration
 from ppo_ref.port.kinks import KINK_CLIP_COEF, KINK_ROWS, kink_minibatch, kink_params
 from ppo_ref.update import LossOptions, learning_rate, update_with_permutations
@@ -132,7 +132,7 @@ def _loss_inputs(rng):
 def _loss_outputs(x):
     loss, grads, info = ppo_loss(
         sub(x, "params"), x["obs"], x["actions"], x["logprobs_old"], x["advantages"], x["returns"],
-        x["values_old"], **{k: x[k].item() for k in LOSS_CONFIG})
+        x["values_old"], **loss_kwargs(x))
     return ([("loss", f64(loss), "L = L_pi - ent_coef * mean(entropy) + vf_coef * L_v")]
             + named("grads", grads, "dL/dparam")
             + [(f"info/{k}", f64(v), INFO_MEANINGS[k]) for k, v in info.items()])
@@ -191,7 +191,7 @@ def _update_outputs(x):
         raise ValueError(f"num_minibatches ({minibatches}) must divide the batch size B ({B})")
     params, opt = sub(x, "params"), {"m": sub(x, "m"), "v": sub(x, "v"), "t": int(x["t"])}
     info = update_with_permutations(params, opt, sub(x, "batch"), float(x["lr"]), perms, REFERENCE,
-                                    LossOptions(**{k: x[k].item() for k in LOSS_CONFIG}), B // minibatches,
+                                    LossOptions(**loss_kwargs(x)), B // minibatches,
                                     float(x["max_grad_norm"]))
     return (named("params_after", params, "parameters after the update")
             + named("m_after", opt["m"], "Adam first moment after the update")

@@ -29,7 +29,7 @@ import numpy as np
 from ppo_ref.core.gae import gae
 from ppo_ref.core.normalization import RewardScaler, RunningMeanStd
 from ppo_ref.engines import REFERENCE
-from ppo_ref.port.arrays import INFO_MEANINGS, LOSS_CONFIG, LOSS_OPTION_MEANINGS, f64, named, param_meaning, sub
+from ppo_ref.port.arrays import INFO_MEANINGS, LOSS_OPTION_MEANINGS, f64, loss_kwargs, named, param_meaning, sub
 from ppo_ref.rollout import collect_rollout
 from ppo_ref.state import TrainState
 from ppo_ref.update import LossOptions, batch_of, learning_rate, update_with_permutations
@@ -152,7 +152,7 @@ def compute(x):
     B = T * N
     info = update_with_permutations(state.params, state.opt, batch_of(rollout, advantages, returns), lr,
                                     x["permutations"], REFERENCE,
-                                    LossOptions(**{k: x[k].item() for k in LOSS_CONFIG}),
+                                    LossOptions(**loss_kwargs(x)),
                                     B // int(x["num_minibatches"]), x["max_grad_norm"].item())
     stat = ("running mean", "running population variance", "count")
     return ([("rollout/obs", rollout["obs"], "step t: the normalised observation acted on, "

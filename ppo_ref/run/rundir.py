@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from ppo_ref import numerics
-from ppo_ref.config import HOW_TO_RUN, ConfigError, validate
+from ppo_ref.config import HOW_TO_RUN, ConfigError, flag, validate
 from ppo_ref.core.normalization import RewardScaler
 from ppo_ref.envs.simstate import set_sim_states
 from ppo_ref.run import checkpoint as ckpt
@@ -34,8 +34,8 @@ def continuation_note(recorded, current):
         changes.append(f"numerics {numerics.describe(was)} -> {numerics.describe(current['numerics'])}")
     if not changes:
         return None
-    return ("the checkpoint was written with other numbers' settings (" + "; ".join(changes) + "): the "
-            "continuation will not be bit for bit like an uninterrupted run")
+    return ("the checkpoint was written with other settings that change numbers (" + "; ".join(changes) + "): "
+            "the continuation will not be bit for bit like an uninterrupted run")
 
 
 def check_resume_settings(given):
@@ -44,16 +44,16 @@ def check_resume_settings(given):
     computed, never which; raises a ConfigError naming any other setting given."""
     fixed = [k for k in given if k not in HOW_TO_RUN]
     if fixed:
-        flags = lambda names: ", ".join("--" + n.replace("_", "-") for n in names)  # noqa: E731
         raise ConfigError(f"a resumed run keeps its saved config but for where the numbers are computed; do not "
-                          f"also pass {flags(fixed)} (only {flags(HOW_TO_RUN)} may change, as they change no number)")
+                          f"also pass {', '.join(map(flag, fixed))} (only {', '.join(map(flag, HOW_TO_RUN))} may "
+                          f"change, as they change no number)")
 
 
 def open_run(cfg, resume, how=None, log=print):
     """``(cfg, state, sim_states)`` to continue the run in ``resume`` (a run directory
     or checkpoint) with its saved config, but for the settings in ``how`` (only
-    config.HOW_TO_RUN fields: :func:`check_resume_settings`), or ``(cfg, None, None)`` for a new run of ``cfg``,
-    whose run directory must not hold a run already. ``cfg.run_dir`` is set either way.
+    config.HOW_TO_RUN fields: :func:`check_resume_settings`), or ``(cfg, None, None)``
+    for a new run of ``cfg``, whose run directory must not hold a run already. ``cfg.run_dir`` is set either way.
     Resuming with other library versions or numerics than the checkpoint's says so
     through ``log`` and goes on."""
     if resume is not None:
