@@ -49,6 +49,21 @@ class Case:
         return any(name == k or (k.endswith("/") and name.startswith(k)) for k in self.float64_in_float32)
 
 
+class GivenDraws:
+    """A generator whose ``standard_normal`` returns given arrays in order, each of
+    the shape asked for: sampling from given noise, the initialisation from given
+    draws, a rollout replayed from recorded noise."""
+
+    def __init__(self, draws):
+        self.draws = list(draws)
+
+    def standard_normal(self, shape):
+        draw = self.draws.pop(0)
+        if draw.shape != tuple(shape):
+            raise ValueError(f"a draw of shape {tuple(shape)} was asked for; the next given has {draw.shape}")
+        return draw.copy()
+
+
 def f64(x):
     return np.array(x, dtype=np.float64)
 

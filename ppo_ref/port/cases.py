@@ -31,25 +31,11 @@ from ppo_ref.core.normalization import (RewardScaler, RunningMeanStd, normalize_
 from ppo_ref.core.optim import adam_step, clip_grad_norm
 from ppo_ref.engines import REFERENCE
 from ppo_ref.port.arrays import (ACT_DIM, INFO_MEANINGS, LOSS_CONFIG, LOSS_OPTION_MEANINGS, OBS_DIM, Case,  # noqa: F401
-                                 draw_adam_state, draw_batch, draw_params, f64, loss_kwargs, loss_options, named, sub)
+                                 GivenDraws, draw_adam_state, draw_batch, draw_params, f64, loss_kwargs, loss_options,
+                                 named, sub)
 from ppo_ref.port import iteration
 from ppo_ref.port.kinks import KINK_CLIP_COEF, KINK_ROWS, kink_minibatch, kink_params
 from ppo_ref.update import LossOptions, learning_rate, update_with_permutations
-
-
-class _GivenDraws:
-    """A generator whose ``standard_normal`` returns given arrays in order, each of
-    the shape asked for (sampling from given noise, the initialisation from given
-    draws)."""
-
-    def __init__(self, draws):
-        self.draws = list(draws)
-
-    def standard_normal(self, shape):
-        draw = self.draws.pop(0)
-        if draw.shape != tuple(shape):
-            raise ValueError(f"a draw of shape {tuple(shape)} was asked for; the next given has {draw.shape}")
-        return draw.copy()
 
 
 def _gaussian_inputs(rng):
@@ -78,7 +64,7 @@ def _gaussian_outputs(x):
         ("kl", kl(mu, log_std, x["mu_q"], x["log_std_q"]), "KL(p || q) of p = N(mu, sigma^2) and q = N(mu_q, "
                                                             "sigma_q^2): sum_i [log_std_q - log_std + (sigma^2 + "
                                                             "(mu - mu_q)^2) / (2 sigma_q^2) - 0.5], (M,)"),
-        ("sample", sample(_GivenDraws([x["noise"]]), mu, log_std), "a = mu + sigma * noise, (M, A)"),
+        ("sample", sample(GivenDraws([x["noise"]]), mu, log_std), "a = mu + sigma * noise, (M, A)"),
     ]
 
 
@@ -165,21 +151,28 @@ def _adam_outputs(x):
 UPDATE_BATCH, UPDATE_MINIBATCHES, UPDATE_EPOCHS = 32, 4, 3
 
 
+def _update_rows(params, params_meaning, m, v, batch, batch_note, perms, minibatches, options):
+    """An update case's inputs, in index order: the parameters, Adam's state after 24
+    steps, the batch (each meaning followed by ``batch_note``), the permutations, the
+    update's settings and the loss's ``options`` (loss_options)."""
+    return (named("params", params, params_meaning) + named("m", m, "Adam first moment")
+            + named("v", v, "Adam second moment")
+            + [("t", np.array(24, dtype=np.int64), "Adam steps taken so far")]
+            + [(f"batch/{k}", arr, meaning + batch_note) for k, (arr, meaning) in batch.items()]
+            + [("permutations", perms, "row e: the permutation of range(B) epoch e walks, (epochs, B)"),
+               ("lr", f64(3e-4), "learning rate"),
+               ("max_grad_norm", f64(0.5), "gradient-norm clipping threshold"),
+               ("num_minibatches", np.array(minibatches, dtype=np.int64), "minibatches per epoch"),
+               ("update_epochs", np.array(perms.shape[0], dtype=np.int64), "epochs (target_kl off)")]
+            + options)
+
+
 def _update_inputs(rng):
     params = draw_params(rng)
     m, v = draw_adam_state(rng, params)
     batch = draw_batch(rng, params, UPDATE_BATCH, "B")
     perms = np.stack([rng.permutation(UPDATE_BATCH) for _ in range(UPDATE_EPOCHS)]).astype(np.int64)
-    return (named("params", params, "parameters") + named("m", m, "Adam first moment")
-            + named("v", v, "Adam second moment")
-            + [("t", np.array(24, dtype=np.int64), "Adam steps taken so far")]
-            + [(f"batch/{k}", arr, meaning) for k, (arr, meaning) in batch.items()]
-            + [("permutations", perms, "row e: the permutation of range(B) epoch e walks, (epochs, B)"),
-               ("lr", f64(3e-4), "learning rate"),
-               ("max_grad_norm", f64(0.5), "gradient-norm clipping threshold"),
-               ("num_minibatches", np.array(UPDATE_MINIBATCHES, dtype=np.int64), "minibatches per epoch"),
-               ("update_epochs", np.array(UPDATE_EPOCHS, dtype=np.int64), "epochs (target_kl off)")]
-            + loss_options())
+    return _update_rows(params, "parameters", m, v, batch, "", perms, UPDATE_MINIBATCHES, loss_options())
 
 
 def _update_outputs(x):
@@ -246,18 +239,10 @@ def _update_kinks_inputs(rng):
     m, v = draw_adam_state(rng, params)
     perms = np.stack([rng.permutation(KINK_UPDATE_BATCH) for _ in range(KINK_UPDATE_EPOCHS)]).astype(np.int64)
     batch = _kink_batch(rng, params, KINK_UPDATE_BATCH, "B", perms[0, :KINK_ROWS])
-    where = f"the rows permutations[0, :{KINK_ROWS}], the first minibatch, in that order: {KINK_TABLE}"
-    return (named("params", params, "parameters (the value network's output layer zero, its bias dyadic)")
-            + named("m", m, "Adam first moment") + named("v", v, "Adam second moment")
-            + [("t", np.array(24, dtype=np.int64), "Adam steps taken so far")]
-            + [(f"batch/{k}", arr, f"{meaning}; {where}") for k, (arr, meaning) in batch.items()]
-            + [("permutations", perms, "row e: the permutation of range(B) epoch e walks, (epochs, B)"),
-               ("lr", f64(3e-4), "learning rate"),
-               ("max_grad_norm", f64(0.5), "gradient-norm clipping threshold"),
-               ("num_minibatches", np.array(KINK_UPDATE_BATCH // KINK_ROWS, dtype=np.int64), "minibatches per epoch"),
-               ("update_epochs", np.array(KINK_UPDATE_EPOCHS, dtype=np.int64), "epochs (target_kl off)")]
-            + loss_options(clip_coef=KINK_CLIP_COEF, norm_adv=False))
-
+    where = f"; the rows permutations[0, :{KINK_ROWS}], the first minibatch, in that order: {KINK_TABLE}"
+    return _update_rows(params, "parameters (the value network's output layer zero, its bias dyadic)", m, v, batch,
+                        where, perms, KINK_UPDATE_BATCH // KINK_ROWS,
+                        loss_options(clip_coef=KINK_CLIP_COEF, norm_adv=False))
 
 
 INIT_GAINS = (("gain/hidden", HIDDEN_GAIN, "gain of the hidden layers W0, W1 of both networks (sqrt(2))"),
@@ -283,7 +268,7 @@ def _init_outputs(x):
     for name, gain, _ in INIT_GAINS:
         if x[name] != np.asarray(gain, dtype=x[name].dtype):  # the gain, rounded for a float32 computation
             raise ValueError(f"{name} must be ppo_ref's gain {gain}, got {float(x[name])}")
-    params = init_params(_GivenDraws(x[f"draws/{w}"] for w in INIT_WEIGHTS), OBS_DIM, ACT_DIM)
+    params = init_params(GivenDraws(x[f"draws/{w}"] for w in INIT_WEIGHTS), OBS_DIM, ACT_DIM)
     return named("params", params, "parameters after the orthogonal initialisation (weights (in, out), biases 0, "
                                    "log_std 0)")
 

@@ -339,7 +339,7 @@ def compare(key, port, golden, rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL, float32=Fal
     p, g = port.astype(np.float64), golden.astype(np.float64)
     diff = np.abs(p - g)
     scale = float(np.max(np.abs(g)))
-    allowed = tol * scale if float32 else atol + rtol * np.abs(g)
+    allowed = _allowed(g, rtol, atol, float32 and tol)
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.where(diff == 0, 0.0, diff / np.abs(g))
         excess = np.where(diff == 0, 0.0, diff / allowed)
@@ -370,18 +370,13 @@ def compare(key, port, golden, rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL, float32=Fal
     return TensorResult(key, "fail", message, max_abs, max_rel, index, rel_error, dtype)
 
 
+def _allowed(golden, rtol, atol, float32_tol):
+    """Each element's tolerance: ``float32_tol * max |golden|`` when it is given (not
+    False), else ``atol + rtol * |golden|``."""
+    return float32_tol * np.max(np.abs(golden)) if float32_tol else atol + rtol * np.abs(golden)
+
+
 def _values_pass(port, golden, rtol, atol, float32_tol):
-    """Whether every element passes: within ``float32_tol`` of max |golden| when
-    it is given (not False), else within atol + rtol |golden|."""
-    p, g = port.astype(np.float64), golden.astype(np.float64)
-    if float32_tol:
-        return bool(np.all(np.abs(p - g) <= float32_tol * np.max(np.abs(g))))
-    return bool(np.all(np.abs(p - g) <= atol + rtol * np.abs(g)))
-
-
-def compare_tensor(key, port, golden, rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL, float32=False):
-    """Raise :class:`PortMismatch` naming ``key`` and its worst element when
-    :func:`compare` fails it."""
-    result = compare(key, port, golden, rtol, atol, float32)
-    if not result.ok:
-        raise result.error()
+    """Whether every element of ``port`` is within its :func:`_allowed` tolerance of ``golden``."""
+    g = golden.astype(np.float64)
+    return bool(np.all(np.abs(port.astype(np.float64) - g) <= _allowed(g, rtol, atol, float32_tol)))

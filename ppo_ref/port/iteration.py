@@ -29,7 +29,8 @@ import numpy as np
 from ppo_ref.core.gae import gae
 from ppo_ref.core.normalization import RewardScaler, RunningMeanStd
 from ppo_ref.engines import REFERENCE
-from ppo_ref.port.arrays import INFO_MEANINGS, LOSS_OPTION_MEANINGS, f64, loss_kwargs, named, param_meaning, sub
+from ppo_ref.port.arrays import (INFO_MEANINGS, LOSS_OPTION_MEANINGS, GivenDraws, f64, loss_kwargs, named,
+                                 param_meaning, sub)
 from ppo_ref.rollout import collect_rollout
 from ppo_ref.state import TrainState
 from ppo_ref.update import LossOptions, batch_of, learning_rate, update_with_permutations
@@ -105,20 +106,6 @@ class _ReplayEnvs:
                 x["env/truncated"][t].copy(), {"final_obs": x["env/final_obs"][t]})
 
 
-class _ReplayNoise:
-    """A generator whose ``standard_normal`` returns the recorded draws in order."""
-
-    def __init__(self, noise):
-        self.noise, self.t = noise, 0
-
-    def standard_normal(self, shape):
-        draw = self.noise[self.t]
-        if draw.shape != tuple(shape):
-            raise ValueError(f"the policy asked for noise of shape {tuple(shape)}; the trace has {draw.shape}")
-        self.t += 1
-        return draw.copy()
-
-
 def _as_in_a_run(params):
     """The parameters with each weight in the memory layout a run gives it: the
     transpose of a C-contiguous (out, in) array, as core.layers.orthogonal returns
@@ -135,7 +122,7 @@ def _state(x):
         obs_rms=RunningMeanStd(x["obs_rms/mean"].copy(), x["obs_rms/var"].copy(), x["obs_rms/count"].item()),
         reward_scaler=RewardScaler(x["reward_G"].copy(), RunningMeanStd(
             x["reward_rms/mean"].copy(), x["reward_rms/var"].copy(), x["reward_rms/count"].item())),
-        rngs={"policy": _ReplayNoise(x["noise"])}, next_obs=x["next_obs"].copy(),
+        rngs={"policy": GivenDraws(x["noise"])}, next_obs=x["next_obs"].copy(),
         episode_return=np.zeros(N), episode_length=np.zeros(N, dtype=np.int64))
 
 
