@@ -273,9 +273,11 @@ def load_policy(path):
     """(config, params, frozen obs statistics) from a checkpoint or run directory."""
     arrays = load(path)
     cfg = Config.from_dict(from_json_array(arrays["config"]))
-    params = subdict(arrays, "params")
-    obs_rms = RunningMeanStd(arrays["obs_rms/mean"], arrays["obs_rms/var"], float(arrays["obs_rms/count"]))
-    return cfg, params, obs_rms
+    return cfg, subdict(arrays, "params"), _rms(arrays, "obs_rms")
+
+
+def _rms(arrays, prefix):
+    return RunningMeanStd(arrays[f"{prefix}/mean"], arrays[f"{prefix}/var"], float(arrays[f"{prefix}/count"]))
 
 
 def check_fits_env(params, env_id, observation_space, action_space):
@@ -338,11 +340,8 @@ def state_from_arrays(arrays):
     state = TrainState(
         params=subdict(arrays, "params"),
         opt={"m": subdict(arrays, "adam/m"), "v": subdict(arrays, "adam/v"), "t": int(arrays["adam/t"])},
-        obs_rms=RunningMeanStd(arrays["obs_rms/mean"], arrays["obs_rms/var"], float(arrays["obs_rms/count"])),
-        reward_scaler=RewardScaler(
-            arrays["ret_rms/returns"],
-            RunningMeanStd(arrays["ret_rms/mean"], arrays["ret_rms/var"], float(arrays["ret_rms/count"])),
-        ),
+        obs_rms=_rms(arrays, "obs_rms"),
+        reward_scaler=RewardScaler(arrays["ret_rms/returns"], _rms(arrays, "ret_rms")),
         rngs=rngs,
         next_obs=arrays["envs/next_obs"],
         episode_return=arrays["envs/episode_return"],

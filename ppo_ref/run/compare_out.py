@@ -7,7 +7,6 @@ import os
 
 import numpy as np
 
-from ppo_ref.errors import import_optional
 from ppo_ref.run import curves, stats
 from ppo_ref.run.compare import SCORES, fmt, rng_for
 
@@ -83,10 +82,7 @@ def csv_text(c):
 def figures(c, out_dir):
     """One PNG per env: each group's mean trailing-100-episode return on a common
     step grid, with its 95 % bootstrap band. Returns the paths written."""
-    matplotlib = import_optional("matplotlib", "ppo-ref compare's figures", "plot")
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = curves.pyplot("ppo-ref compare's figures")
     os.makedirs(out_dir, exist_ok=True)
     written = []
     for r in c.envs:
@@ -94,21 +90,11 @@ def figures(c, out_dir):
         # From the first step at which every run has finished an episode to the
         # last at which every run has: every point averages over all runs.
         grid = np.linspace(max(s.steps[0] for s in runs), min(s.steps[-1] for s in runs), POINTS)
-        fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-        for name, group in zip(c.names, r.runs):
-            group_curves = [curves.trailing_mean_curve(s.steps, s.returns, grid) for s in group]
-            curves.draw(ax, grid, group_curves, rng_for(c.seed, r.env, name, "curve"),
-                        label=f"{name} ({len(group)} runs)")
-        ax.set_xlabel("environment steps")
-        ax.set_ylabel(f"mean return of the last {curves.LAST_EPISODES} episodes")
-        ax.set_title(f"{r.env}: mean over runs, 95 % bootstrap band", fontsize=10)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        path = os.path.join(out_dir, r.env.replace("/", "_") + ".png")
-        fig.savefig(path)
-        plt.close(fig)
-        written.append(path)
+        groups = [([curves.trailing_mean_curve(s.steps, s.returns, grid) for s in group],
+                   rng_for(c.seed, r.env, name, "curve"), f"{name} ({len(group)} runs)")
+                  for name, group in zip(c.names, r.runs)]
+        written.append(curves.save_figure(plt, os.path.join(out_dir, r.env.replace("/", "_") + ".png"),
+                                          f"{r.env}: mean over runs, 95 % bootstrap band", grid, groups))
     return written
 
 

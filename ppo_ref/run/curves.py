@@ -3,6 +3,7 @@ group's mean curve with its 95 % bootstrap band (``ppo-ref plot``, ``ppo-ref com
 
 import numpy as np
 
+from ppo_ref.errors import import_optional
 from ppo_ref.run import stats
 
 LAST_EPISODES = 100  # CleanRL's metric: the mean return of the last 100 training episodes
@@ -30,9 +31,38 @@ def mean_band(curves, rng, resamples=stats.RESAMPLES):
     return curves.mean(axis=0), low, high
 
 
-def draw(ax, grid, curves, rng, label=None, color=None):
+def draw(ax, grid, curves, rng, label=None):
     """The mean curve of ``curves`` on matplotlib axes ``ax``, with its band."""
     mean, low, high = mean_band(curves, rng)
-    line, = ax.plot(grid, mean, linewidth=2, label=label, color=color)
+    line, = ax.plot(grid, mean, linewidth=2, label=label)
     if not np.isnan(low).all():
         ax.fill_between(grid, low, high, alpha=0.25, linewidth=0, color=line.get_color())
+
+
+def pyplot(purpose):
+    """matplotlib.pyplot on its file backend, or a one-line MissingPackageError saying
+    that ``purpose`` needs the extra ``ppo_ref[plot]``."""
+    matplotlib = import_optional("matplotlib", purpose, "plot")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(plt, path, title, grid, groups):
+    """A PNG at ``path``: for each ``(curves, rng, label)`` of ``groups``, the mean
+    curve on ``grid`` with its band (:func:`draw`); a legend when the groups have
+    labels. Returns ``path``."""
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    for group_curves, rng, label in groups:
+        draw(ax, grid, group_curves, rng, label=label)
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel(f"mean return of the last {LAST_EPISODES} episodes")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    if any(label is not None for _, _, label in groups):
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -10,8 +10,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from ppo_ref.errors import import_optional
-from ppo_ref.run.curves import LAST_EPISODES, draw, trailing_mean_curve
+from ppo_ref.run.curves import LAST_EPISODES, pyplot, save_figure, trailing_mean_curve
 from ppo_ref.run.layout import eval_score, load_run
 
 
@@ -36,10 +35,7 @@ def plot(run_dirs, out_dir, points=100, seed=0):
     """One PNG per env (and truncation setting and dtype): the mean over seeds of the
     trailing-100-episode return against steps, with its 95 % bootstrap band over
     seeds (curves.mean_band, resampled from ``seed``). Returns the paths written."""
-    matplotlib = import_optional("matplotlib", "ppo-ref plot", "plot")
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot("ppo-ref plot")
     os.makedirs(out_dir, exist_ok=True)
     written = []
     for key, runs in group_by_env(run_dirs):
@@ -50,18 +46,10 @@ def plot(run_dirs, out_dir, points=100, seed=0):
         grid = np.linspace(first, last, points)
         curves = np.array([trailing_mean_curve([e["global_step"] for e in r[2]], [e["return"] for e in r[2]], grid)
                            for r in runs])
-        fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-        draw(ax, grid, curves, np.random.default_rng(seed))
-        ax.set_xlabel("environment steps")
-        ax.set_ylabel(f"mean return of the last {LAST_EPISODES} episodes")
-        ax.set_title(f"ppo_ref on {_label(key)}\nmean over {len(runs)} seeds, 95 % bootstrap band", fontsize=10)
-        ax.grid(alpha=0.3)
-        fig.tight_layout()
         path = os.path.join(out_dir, f"{key[0]}{'' if key[1] else '-no-bootstrap'}"
                                      f"{'' if key[2] == 'float64' else '-' + key[2]}.png")
-        fig.savefig(path)
-        plt.close(fig)
-        written.append(path)
+        written.append(save_figure(plt, path, f"ppo_ref on {_label(key)}\nmean over {len(runs)} seeds, 95 % "
+                                              "bootstrap band", grid, [(curves, np.random.default_rng(seed), None)]))
     return written
 
 
