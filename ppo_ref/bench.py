@@ -113,7 +113,8 @@ def training_rate(cfg, iterations):
                                       checkpoint_every=10**6, run_dir=f"{tmp}/run")
         train(run_cfg, progress=False, log=lambda s: None, callback=on_iteration, stopwatch=sw)
     seconds = marks["end"] - marks["start"]
-    return iterations * cfg.batch_size / seconds, {k: v / iterations for k, v in sw.totals.items()}, seconds / iterations
+    laps = {k: v / iterations for k, v in sw.totals.items()}
+    return iterations * cfg.batch_size / seconds, laps, seconds / iterations
 
 
 def update_rate(cfg, obs_dim, act_dim, epochs=2, seed=0):
