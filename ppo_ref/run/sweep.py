@@ -27,6 +27,7 @@ import hashlib
 import itertools
 import json
 import os
+import pathlib
 import shutil
 import tempfile
 import time
@@ -157,8 +158,8 @@ def run_status(run_dir, cfg):
 
 
 def _run_files(run_dir):
-    return {name: open(os.path.join(run_dir, name), "rb").read() for name in sorted(os.listdir(run_dir))
-            if os.path.isfile(os.path.join(run_dir, name)) and ".tmp-" not in name}
+    return {path.name: path.read_bytes() for path in sorted(pathlib.Path(run_dir).iterdir())
+            if path.is_file() and ".tmp-" not in path.name}
 
 
 def _write_files(run_dir, files):
