@@ -163,6 +163,8 @@ def refusals(tmp_path, tb_run):
         "no env in common": ([tmp_path / "walker", "--vs", ok], "the groups share no env"),
         "no eval.txt": ([ok, "--vs", ok, "--score", "eval"], "holds no deterministic evaluation (eval.txt)"),
         "a bad reference": ([ok, "--vs", ok, "--reference", "Hopper-v4=1"], "must be ENV=LOW,HIGH"),
+        "a reference without its env": ([ok, "--vs", ok, "--reference", "=1,2"], "'=1,2' must be ENV=LOW,HIGH"),
+        "a reference without its =": ([ok, "--vs", ok, "--reference", "Hopper-v4"], "'Hopper-v4' must be ENV=LOW"),
         "two settings in a group": ([other, "--vs", tb_run], "runs of a group differ in bootstrap_truncation"),
         "too few resamples": ([ok, "--vs", ok, "--resamples", "10"], "--resamples (10) must be at least 100"),
     }

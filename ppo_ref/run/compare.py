@@ -141,11 +141,11 @@ def parse_references(items):
     for item in items or ():
         env, sep, numbers = item.partition("=")
         try:
+            if not sep or not env:
+                raise ValueError(item)
             low, high = (float(x) for x in numbers.split(","))
         except ValueError:
             raise CompareError(f"--reference {item!r} must be ENV=LOW,HIGH, such as Hopper-v4=18,3000") from None
-        if not sep or not env:
-            raise CompareError(f"--reference {item!r} must be ENV=LOW,HIGH, such as Hopper-v4=18,3000")
         references[env] = (low, high)
     return references
 
