@@ -212,18 +212,16 @@ class _Expect:
             return f"has dtype {dtype}; a checkpoint holds it as {_DTYPE_WORDS[kind]}"
         if want is None:
             return None
-        if len(shape) != len(want):
-            return f"has shape {shape}; a checkpoint holds it with shape {_shape_text(want)}"
+        holds = f"a checkpoint holds it with shape {_shape_text(want)}"
+        if len(shape) != len(want) or any(isinstance(dim, int) and size != dim for size, dim in zip(shape, want)):
+            return f"has shape {shape}; {holds}"
         for size, dim in zip(shape, want):
             if isinstance(dim, int):
-                if size != dim:
-                    return f"has shape {shape}; a checkpoint holds it with shape {_shape_text(want)}"
-            elif dim not in self.dims:
-                self.dims[dim] = (size, name)
-            elif self.dims[dim][0] != size:
-                bound, source = self.dims[dim]
+                continue
+            bound, source = self.dims.setdefault(dim, (size, name))
+            if bound != size:
                 return (f"has shape {shape}, which makes {dim} ({_DIMS[dim]}) {size}, but {source} "
-                        f"makes it {bound}; a checkpoint holds it with shape {_shape_text(want)}")
+                        f"makes it {bound}; {holds}")
         return None
 
 
