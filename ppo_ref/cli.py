@@ -1,5 +1,5 @@
-"""Command line: ``ppo-ref train``, ``eval``, ``summary``, ``golden``, ``check-port``, ``export-torch``, ``plot``, ``report``,
-``tensorboard``, ``sweep``, ``compare``.
+"""Command line: ``ppo-ref train``, ``eval``, ``summary``, ``golden``, ``check-port``, ``export-torch``,
+``plot``, ``report``, ``tensorboard``, ``sweep``, ``compare``.
 
 The train flags are generated from :class:`ppo_ref.config.Config`, the one source
 of names, defaults and help text. Errors the user can fix are printed as one line
@@ -223,7 +223,7 @@ def main(argv=None):
     except UserError as err:
         parser.exit(2, f"ppo-ref: error: {err}\n")
     except OSError as err:  # a file that cannot be read or written, or a run directory already in use
-        parser.exit(2, f"ppo-ref: error: {err.strerror}: {err.filename}\n" if err.filename else f"ppo-ref: error: {err}\n")
+        parser.exit(2, f"ppo-ref: error: {f'{err.strerror}: {err.filename}' if err.filename else err}\n")
 
 
 def _train(args):

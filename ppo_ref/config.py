@@ -137,9 +137,8 @@ def validate(cfg):
     if cfg.target_kl is not None and (not _is_real(cfg.target_kl) or cfg.target_kl <= 0):
         fail("target_kl", "must be a finite number > 0 (or left unset)")
     if cfg.batch_size % cfg.num_minibatches:
-        raise ConfigError(
-            f"--num-steps * --num-envs ({cfg.batch_size}) must be divisible by --num-minibatches ({cfg.num_minibatches})"
-        )
+        raise ConfigError(f"--num-steps * --num-envs ({cfg.batch_size}) must be divisible by "
+                          f"--num-minibatches ({cfg.num_minibatches})")
     if cfg.norm_adv and cfg.minibatch_size < 2:
         raise ConfigError(
             f"minibatch size --num-steps * --num-envs / --num-minibatches ({cfg.minibatch_size}) "

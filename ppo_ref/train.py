@@ -147,4 +147,5 @@ def _loop(cfg, envs, state, runlog, stop, progress, log, callback, sw, engine):
                 f"checkpoint saved. Continue with: ppo-ref train --resume {runlog.run_dir}")
             return
     bar.close()
-    log(f"finished {K} iterations ({state.global_step} steps) in {state.wall_time:.1f} s; run directory {runlog.run_dir}")
+    log(f"finished {K} iterations ({state.global_step} steps) in {state.wall_time:.1f} s; "
+        f"run directory {runlog.run_dir}")
