@@ -10,12 +10,11 @@ import argparse
 import dataclasses
 import os
 import sys
-import typing
 
 import numpy as np
 
 from ppo_ref import __version__, numerics
-from ppo_ref.config import Config, ConfigError, flag
+from ppo_ref.config import Config, ConfigError, field_type, flag
 from ppo_ref.errors import UserError
 
 
@@ -25,11 +24,10 @@ def _add_config_flags(parser, skip=()):
             continue
         help_text = f"{f.metadata['help']} (default: {f.default})"
         kw = {"default": argparse.SUPPRESS, "help": help_text, "dest": f.name}
-        kind = typing.get_args(f.type) or (f.type,)
-        if bool in kind:
+        base, _ = field_type(f.name)
+        if base is bool:
             parser.add_argument(flag(f.name), action=argparse.BooleanOptionalAction, **kw)
         else:
-            base = next(t for t in kind if t is not type(None))
             if f.metadata.get("choices"):
                 kw["choices"] = f.metadata["choices"]
             parser.add_argument(flag(f.name), type=base, metavar=f.name.upper(), **kw)

@@ -6,6 +6,7 @@ Defaults are CleanRL's MuJoCo values (SPEC 7). Field names follow CleanRL's
 
 import dataclasses
 import math
+import typing
 from dataclasses import dataclass, field
 
 from ppo_ref.errors import UserError
@@ -21,7 +22,7 @@ def _f(default, help_text, choices=None):
 
 DTYPES = ("float64", "float32")
 # Settings that choose where the numbers are computed, never which: the only ones
-# a resumed run may change (``train --resume RUN_DIR --update-worker``).
+# a resumed run may change (``train --resume RUN_DIR --async-envs``).
 HOW_TO_RUN = ("async_envs", "thread_envs", "reference_core")
 # Fields of earlier versions that chose where numbers were computed, never which:
 # a saved config or sweep spec that names one still loads, without it.
@@ -91,6 +92,14 @@ class Config:
 def flag(name):
     """The command-line flag of a Config field: ``num_envs`` -> ``--num-envs``."""
     return "--" + name.replace("_", "-")
+
+
+def field_type(name):
+    """A Config field's type without its None, and whether it may be None:
+    ``int | None`` -> ``(int, True)``."""
+    declared = Config.__dataclass_fields__[name].type
+    kinds = typing.get_args(declared) or (declared,)
+    return next(t for t in kinds if t is not type(None)), type(None) in kinds
 
 
 def _is_int(v):

@@ -31,10 +31,9 @@ import pathlib
 import shutil
 import tempfile
 import time
-import typing
 
 from ppo_ref import numerics
-from ppo_ref.config import Config, validate
+from ppo_ref.config import Config, field_type, validate
 from ppo_ref.errors import UserError, import_optional
 from ppo_ref.npzio import write_bytes_atomic
 from ppo_ref.run import checkpoint as ckpt
@@ -66,15 +65,10 @@ def parse_seeds(text):
     return seeds
 
 
-def _field_types():
-    return {f.name: f.type for f in dataclasses.fields(Config)}
-
-
-def _parse_value(name, text, kind):
-    kinds = typing.get_args(kind) or (kind,)
-    if type(None) in kinds and text.lower() in ("none", "null"):
+def _parse_value(name, text):
+    base, optional = field_type(name)
+    if optional and text.lower() in ("none", "null"):
         return None
-    base = next(t for t in kinds if t is not type(None))
     if base is bool:
         if text.lower() in ("true", "yes", "1", "on"):
             return True
@@ -90,20 +84,20 @@ def _parse_value(name, text, kind):
 def parse_vary(items):
     """``["bootstrap_truncation=true,false", "learning_rate=3e-4,1e-3"]`` -> an
     ordered dict from Config field to its values."""
-    types = _field_types()
+    fields = {f.name for f in dataclasses.fields(Config)}
     vary = {}
     for item in items or ():
         name, sep, values = item.partition("=")
         name = name.strip().replace("-", "_")
         if not sep or not values.strip():
             raise SweepError(f"--vary {item!r} must be FIELD=VALUE1,VALUE2,...")
-        if name not in types:
+        if name not in fields:
             raise SweepError(f"--vary {name}: not a training setting (see ppo-ref train --help)")
         if name in GRID_FIELDS:
             raise SweepError(f"--vary {name}: set by the sweep itself (use --env-id, --seeds, --out)")
         if name in vary:
             raise SweepError(f"--vary {name} given twice")
-        vary[name] = [_parse_value(name, v.strip(), types[name]) for v in values.split(",")]
+        vary[name] = [_parse_value(name, v.strip()) for v in values.split(",")]
     return vary
 
 
