@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import closing
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -35,7 +36,7 @@ from ppo_ref import numerics
 from ppo_ref.core.agent import init_params
 from ppo_ref.run import checkpoint as ckpt
 from ppo_ref.config import Config, validate
-from ppo_ref.envs.make import make_vector_env
+from ppo_ref.envs.make import make_vector_env, probe_spaces
 from ppo_ref.core.optim import adam_init
 from ppo_ref.stopwatch import Stopwatch
 from ppo_ref.train import engine_for, train
@@ -65,8 +66,7 @@ def bare_env_rate(env_id, steps, seed=0):
     only), with uniformly random actions, reset whenever an episode ends."""
     import gymnasium as gym
 
-    env = gym.make(env_id)
-    try:
+    with gym.make(env_id) as env:
         env.reset(seed=seed)
         env.action_space.seed(seed)
         actions = [env.action_space.sample() for _ in range(steps)]
@@ -76,14 +76,11 @@ def bare_env_rate(env_id, steps, seed=0):
             if terminated or truncated:
                 env.reset()
         return steps / (time.perf_counter() - start)
-    finally:
-        env.close()
 
 
 def env_only_rate(cfg, steps, seed=0):
     """Steps per second of the vector env alone, with uniformly random actions."""
-    envs = make_vector_env(cfg.env_id, cfg.num_envs, cfg.async_envs, cfg.thread_envs)
-    try:
+    with closing(make_vector_env(cfg.env_id, cfg.num_envs, cfg.async_envs, cfg.thread_envs)) as envs:
         envs.reset(seed=[seed + i for i in range(cfg.num_envs)])
         rng = np.random.default_rng(seed)
         low, high = envs.single_action_space.low, envs.single_action_space.high
@@ -92,8 +89,6 @@ def env_only_rate(cfg, steps, seed=0):
         for a in actions:
             envs.step(a)
         return actions.shape[0] * cfg.num_envs / (time.perf_counter() - start)
-    finally:
-        envs.close()
 
 
 def training_rate(cfg, iterations):
@@ -168,10 +163,8 @@ def numerics_wall_times(cfg, iterations, pairs=3):
 
 
 def peak_rss_mb():
-    """Peak resident memory of this process and of its finished children, in MB."""
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return own / 1024, children / 1024
+    """Peak resident memory of this process, in MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _env_count(text):
@@ -219,16 +212,15 @@ def main(argv=None):
     print("per iteration:")
     for name, seconds in sorted(laps.items(), key=lambda kv: -kv[1]):
         print(f"  {name:36s} {seconds:7.3f} s  {100 * seconds / per_iteration:5.1f} %")
-    print(f"peak resident memory: {peak_rss_mb()[0]:.0f} MB")
+    print(f"peak resident memory: {peak_rss_mb():.0f} MB")
     f32 = validate(dataclasses.replace(cfg, dtype="float32"))
     sps, laps, per_iteration = training_rate(f32, args.iterations)
     largest = sorted(laps.items(), key=lambda kv: -kv[1])[:2]
     print(f"training, --dtype float32: {sps:.0f} steps/s, {sps / bare_sps:.2f} x the bare env ({per_iteration:.2f} s "
           f"per iteration: " + ", ".join(f"{k} {v:.3f} s" for k, v in largest) + ")")
 
-    envs = make_vector_env(cfg.env_id, 1)
-    obs_dim, act_dim = envs.single_observation_space.shape[0], envs.single_action_space.shape[0]
-    envs.close()
+    obs_space, act_space = probe_spaces(cfg.env_id)
+    obs_dim, act_dim = obs_space.shape[0], act_space.shape[0]
     for c in (cfg, f32):
         print(f"update alone (synthetic batch, {c.dtype}): {update_rate(c, obs_dim, act_dim):.0f} minibatch "
               f"updates/s (minibatch {c.minibatch_size})")

@@ -88,9 +88,8 @@ def run_episodes(env_id, episodes, seed, act, record=None):
     """Run ``episodes`` episodes, episode k reset with seed ``seed + k``, taking
     ``act(obs)``; returns the undiscounted, unscaled returns as an array.
     ``record``: an :class:`ActionRecord` that keeps each episode's reset seed."""
-    env = make_env(env_id)
     returns = []
-    try:
+    with make_env(env_id) as env:
         for ep in range(episodes):
             if record is not None:
                 record.reset_seeds.append(seed + ep)
@@ -101,6 +100,4 @@ def run_episodes(env_id, episodes, seed, act, record=None):
                 total += float(reward)
                 done = terminated or truncated
             returns.append(total)
-    finally:
-        env.close()
     return np.array(returns)

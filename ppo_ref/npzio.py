@@ -86,8 +86,7 @@ def read_npz(path, *, max_bytes, expect=None, allowed_dtypes=None):
     """
     label = os.fspath(path)
     allowed = None if allowed_dtypes is None else {np.dtype(d) for d in allowed_dtypes}
-    zf = _open_zip(path, label)
-    with zf:
+    with _open_zip(path, label) as zf:
         members = []
         total = 0
         for info in _entries(zf, label):

@@ -10,6 +10,7 @@ checkpoints and logs are managed by ppo_ref/run.
 import sys
 import time
 from collections import deque
+from contextlib import closing
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -58,22 +59,16 @@ def train(cfg=None, resume=None, progress=None, log=print, callback=None, stopwa
         if cfg.tensorboard:
             check_tensorboard()
         probe_spaces(cfg.env_id)
-        envs = make_vector_env(cfg.env_id, cfg.num_envs, cfg.async_envs, cfg.thread_envs)
-        try:
+        with closing(make_vector_env(cfg.env_id, cfg.num_envs, cfg.async_envs, cfg.thread_envs)) as envs:
             if state is None:
                 state = init_state(cfg, envs)
             else:
                 restore_envs(cfg, envs, state, sim_states, log)
             runlog = RunLog(cfg.run_dir, {**cfg.to_dict(), "versions": ckpt.run_record()},
                             None if resume is None else state.global_step, tensorboard=cfg.tensorboard)
-            try:
-                with StopRequested() as stop:
-                    _loop(cfg, envs, state, runlog, stop, progress, log, callback, stopwatch or Stopwatch(),
-                          engine_for(cfg.reference_core))
-            finally:
-                runlog.close()
-        finally:
-            envs.close()
+            with closing(runlog), StopRequested() as stop:
+                _loop(cfg, envs, state, runlog, stop, progress, log, callback, stopwatch or Stopwatch(),
+                      engine_for(cfg.reference_core))
     return state
 
 
@@ -116,13 +111,12 @@ def _loop(cfg, envs, state, runlog, stop, progress, log, callback, sw, engine):
         for ep in episodes:
             runlog.episode(*ep)
             recent.append(ep[1])
-        rets = [e[1] for e in episodes]
         runlog.metrics({
             "iteration": iteration,
             "global_step": state.global_step,
             "wall_time": state.wall_time,
             "steps_per_second": B / (now - t0),
-            "episodic_return": float(np.mean(rets)) if rets else "",
+            "episodic_return": float(np.mean([e[1] for e in episodes])) if episodes else "",
             "episodic_length": float(np.mean([e[2] for e in episodes])) if episodes else "",
             "episodes": len(episodes),
             "explained_variance": explained_variance(batch["values_old"], batch["returns"]),

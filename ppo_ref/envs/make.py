@@ -61,12 +61,9 @@ def check_spaces(env_id, observation_space, action_space):
 
 def probe_spaces(env_id):
     """Make one env to check its spaces before anything else starts."""
-    env = make_env(env_id)
-    try:
+    with make_env(env_id) as env:
         check_spaces(env_id, env.observation_space, env.action_space)
         return env.observation_space, env.action_space
-    finally:
-        env.close()
 
 def make_vector_env(env_id, num_envs, async_envs=False, thread_envs=False):
     """N copies of ``env_id`` with SAME_STEP autoreset: stepped one after the other
