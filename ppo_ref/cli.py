@@ -28,9 +28,7 @@ def _add_config_flags(parser, skip=()):
         if base is bool:
             parser.add_argument(flag(f.name), action=argparse.BooleanOptionalAction, **kw)
         else:
-            if f.metadata.get("choices"):
-                kw["choices"] = f.metadata["choices"]
-            parser.add_argument(flag(f.name), type=base, metavar=f.name.upper(), **kw)
+            parser.add_argument(flag(f.name), type=base, metavar=f.name.upper(), choices=f.metadata["choices"], **kw)
 
 
 def _add_numerics_flag(parser):

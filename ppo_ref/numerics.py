@@ -103,9 +103,7 @@ def pin():
         _why_not = None
         return
     _why_not = _machine_problem()
-    if _numpy_first:
-        return  # too late to set anything: status() reads what numpy loaded with
-    if _why_not is None:
+    if _why_not is None and not _numpy_first:  # once numpy is loaded, status() reads what it loaded with
         for name, value in PINS.items():
             _outer.setdefault(name, os.environ.get(name))
             os.environ[name] = value
@@ -232,7 +230,7 @@ def reexec(mode):
         return  # a re-executed process takes what it got
     if requested() == mode and not (mode == "portable" and _numpy_first and _why_not is None and not is_portable()):
         return
-    env = dict(native_env() if mode == "native" else dict(os.environ, **PINS, **{MODE_VARIABLE: mode}))
+    env = native_env() if mode == "native" else dict(os.environ, **PINS, **{MODE_VARIABLE: mode})
     env[REEXEC_VARIABLE] = "1"
     sys.stdout.flush()
     sys.stderr.flush()

@@ -41,9 +41,8 @@ def collect_rollout(cfg, envs, state, engine):
     act = engine.policy(params)
     for t in range(T):
         buf["obs"][t] = engine.normalize_obs(state.next_obs, state.obs_rms)  # (N, D), in the run's dtype
-        obs = buf["obs"][t]
-        action, buf["logprobs_old"][t], buf["values_old"][t] = act(obs, state.rngs["policy"])  # (N, A) unclipped
-        buf["actions"][t] = action
+        action, buf["logprobs_old"][t], buf["values_old"][t] = act(buf["obs"][t], state.rngs["policy"])
+        buf["actions"][t] = action  # (N, A) unclipped
 
         raw_obs, buf["rewards"][t], buf["terminated"][t], buf["truncated"][t], info = envs.step(
             np.clip(action, low, high))

@@ -24,11 +24,6 @@ class LossOptions:
     clip_vloss: bool
     norm_adv: bool
 
-    @classmethod
-    def of(cls, cfg):
-        """The options a training Config (or anything with these attributes) sets."""
-        return cls(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cls)})
-
 
 def learning_rate(iteration, num_iterations, lr0, anneal):
     """The learning rate of iteration ``iteration`` (1..K, SPEC 6.3): annealed,
@@ -54,7 +49,8 @@ def batch_of(rollout, advantages, returns):
 def settings_of(cfg):
     """The arguments of :func:`update_with_permutations` a training Config sets,
     by name: the loss's options and the update's geometry."""
-    return {"loss": LossOptions.of(cfg), "minibatch_size": cfg.minibatch_size, "max_grad_norm": cfg.max_grad_norm,
+    loss = LossOptions(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(LossOptions)})
+    return {"loss": loss, "minibatch_size": cfg.minibatch_size, "max_grad_norm": cfg.max_grad_norm,
             "target_kl": cfg.target_kl}
 
 
@@ -88,7 +84,7 @@ def update_with_permutations(params, opt, batch, lr, perms, engine, loss, miniba
     order = grad_norm_order(params)
     sums = dict.fromkeys(DIAGNOSTICS, 0.0)
     count = 0
-    for epoch, perm in enumerate(perms):
+    for perm in perms:
         for start in range(0, len(perm), minibatch_size):
             idx = perm[start:start + minibatch_size]
             try:

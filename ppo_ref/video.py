@@ -53,10 +53,6 @@ def _imageio():
     return import_optional("imageio.v2", "writing a video", "video")
 
 
-def is_gif(path):
-    return str(path).lower().endswith(".gif")
-
-
 class _Output:
     """One file being written: every ``stride``-th frame of the episodes."""
 
@@ -64,7 +60,7 @@ class _Output:
         iio = _imageio()
         self.path = path
         self.frames = 0
-        if is_gif(path):
+        if str(path).lower().endswith(".gif"):
             self.stride = max(1, round(env_fps / GIF_FPS))
             self.fps = env_fps / self.stride
             self.writer = iio.get_writer(path, format="GIF", mode="I", duration=1000 / self.fps, loop=0)
@@ -76,9 +72,6 @@ class _Output:
             self.writer = iio.get_writer(path, format="FFMPEG", mode="I", fps=env_fps, codec="libx264",
                                          quality=6, pixelformat="yuv420p", macro_block_size=2,
                                          ffmpeg_log_level="error")
-
-    def wants(self, t):
-        return t % self.stride == 0
 
 
 def record(path_or_run, outputs, episodes=1, deterministic=False, seed=0, width=320, height=240, max_steps=None,
@@ -116,7 +109,7 @@ def record(path_or_run, outputs, episodes=1, deterministic=False, seed=0, width=
             obs, _ = env.reset(seed=seed + ep)
             total, t, done = 0.0, 0, False
             while True:
-                wanted = [f for f in files if f.wants(t)]
+                wanted = [f for f in files if t % f.stride == 0]
                 if wanted:
                     frame = _render(env, backend)
                     for f in wanted:
