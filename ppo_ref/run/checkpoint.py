@@ -213,10 +213,12 @@ class _Expect:
         if want is None:
             return None
         holds = f"a checkpoint holds it with shape {_shape_text(want)}"
-        if len(shape) != len(want) or any(isinstance(dim, int) and size != dim for size, dim in zip(shape, want)):
+        if len(shape) != len(want):
             return f"has shape {shape}; {holds}"
         for size, dim in zip(shape, want):
             if isinstance(dim, int):
+                if size != dim:
+                    return f"has shape {shape}; {holds}"
                 continue
             bound, source = self.dims.setdefault(dim, (size, name))
             if bound != size:
