@@ -240,9 +240,10 @@ def _train(args):
 
 def _eval(args):
     from ppo_ref.evaluate import evaluate
+    from ppo_ref.video import is_gif
 
     outputs = [p for p in (args.video, args.gif) if p is not None]
-    if args.gif is not None and not args.gif.lower().endswith(".gif"):
+    if args.gif is not None and not is_gif(args.gif):
         raise ConfigError(f"--gif ({args.gif}) must name a .gif file")
     episodes = args.episodes if args.episodes is not None else 1 if outputs else 10
     if episodes < 1:

@@ -53,6 +53,11 @@ def _imageio():
     return import_optional("imageio.v2", "writing a video", "video")
 
 
+def is_gif(path):
+    """Whether ``path`` names a GIF (``.gif``, any case): the rule of ``--gif`` and of ``--video``."""
+    return str(path).lower().endswith(".gif")
+
+
 class _Output:
     """One file being written: every ``stride``-th frame of the episodes."""
 
@@ -60,7 +65,7 @@ class _Output:
         iio = _imageio()
         self.path = path
         self.frames = 0
-        if str(path).lower().endswith(".gif"):
+        if is_gif(path):
             self.stride = max(1, round(env_fps / GIF_FPS))
             self.fps = env_fps / self.stride
             self.writer = iio.get_writer(path, format="GIF", mode="I", duration=1000 / self.fps, loop=0)
