@@ -15,7 +15,7 @@ import numpy as np
 
 from ppo_ref import __version__, numerics
 from ppo_ref.config import Config, ConfigError, field_type, flag
-from ppo_ref.errors import UserError
+from ppo_ref.errors import UserError, os_error_text
 
 
 def _add_config_flags(parser, skip=()):
@@ -219,7 +219,7 @@ def main(argv=None):
     except UserError as err:
         parser.exit(2, f"ppo-ref: error: {err}\n")
     except OSError as err:  # a file that cannot be read or written, or a run directory already in use
-        parser.exit(2, f"ppo-ref: error: {f'{err.strerror}: {err.filename}' if err.filename else err}\n")
+        parser.exit(2, f"ppo-ref: error: {os_error_text(err)}\n")
 
 
 def _train(args):

@@ -17,6 +17,15 @@ class MissingPackageError(UserError):
     """An optional package is not installed; the message says what to install."""
 
 
+def os_error_text(err):
+    """An OSError as one line: its reason and the file (or both files of a failed
+    rename or link), or its own text where it names no file."""
+    if not err.filename:
+        return str(err)
+    files = f"{err.filename} -> {err.filename2}" if err.filename2 else f"{err.filename}"
+    return f"{err.strerror or err}: {files}"
+
+
 def import_optional(module, purpose, extra, alternative=None):
     """``importlib.import_module(module)``, or a MissingPackageError whose one line
     says that ``purpose`` needs it and to ``pip install 'ppo_ref[EXTRA]'`` (then

@@ -2,6 +2,7 @@
 package as its own error whose line says what to install."""
 
 import ast
+import os
 import pathlib
 import sys
 
@@ -10,7 +11,7 @@ import pytest
 from ppo_ref.cli import main
 from ppo_ref.config import ConfigError
 from ppo_ref.envs.errors import EnvError
-from ppo_ref.errors import MissingPackageError, UserError, import_optional
+from ppo_ref.errors import MissingPackageError, UserError, import_optional, os_error_text
 from ppo_ref.port.format import GoldenError
 from ppo_ref.run.checkpoint import CheckpointError
 from ppo_ref.run.compare import CompareError
@@ -52,3 +53,26 @@ def test_plot_without_matplotlib_says_how_to_install_it(tmp_path, monkeypatch, c
         main(["plot", str(run), "--out", str(tmp_path / "out")])
     assert exit_.value.code == 2
     assert capsys.readouterr().err == "ppo-ref: error: ppo-ref plot needs matplotlib: pip install 'ppo_ref[plot]'\n"
+
+
+def test_an_os_error_is_one_line_naming_its_files(tmp_path):
+    missing = tmp_path / "absent"
+    with pytest.raises(OSError) as one:
+        open(missing)
+    assert os_error_text(one.value) == f"No such file or directory: {missing}"
+    with pytest.raises(OSError) as two:
+        os.replace(missing, tmp_path / "target")
+    assert os_error_text(two.value) == f"No such file or directory: {missing} -> {tmp_path / 'target'}"
+    assert os_error_text(OSError("address already in use")) == "address already in use"
+
+
+def test_the_cli_prints_a_failed_rename_with_both_files(tmp_path, monkeypatch, capsys):
+    def fail(args):
+        os.replace(tmp_path / "absent", tmp_path / "target")
+
+    monkeypatch.setattr("ppo_ref.cli._report", fail)
+    with pytest.raises(SystemExit) as exit_:
+        main(["report", str(tmp_path)])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == (f"ppo-ref: error: No such file or directory: {tmp_path / 'absent'} -> "
+                                       f"{tmp_path / 'target'}\n")

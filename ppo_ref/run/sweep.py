@@ -34,7 +34,7 @@ import time
 
 from ppo_ref import numerics
 from ppo_ref.config import Config, field_type, validate
-from ppo_ref.errors import UserError, import_optional
+from ppo_ref.errors import UserError, import_optional, os_error_text
 from ppo_ref.npzio import write_bytes_atomic
 from ppo_ref.run import checkpoint as ckpt
 from ppo_ref.run.checkpoint import CheckpointError
@@ -236,7 +236,7 @@ def one_line(err):
     if isinstance(err, UserError):
         text = str(err)
     elif isinstance(err, OSError) and err.filename:
-        text = f"{err.strerror}: {err.filename}"
+        text = os_error_text(err)
     else:
         text = f"{type(err).__name__}: {err}"
     return " ".join(text.split())
