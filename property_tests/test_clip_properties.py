@@ -7,6 +7,7 @@ the max.
 """
 
 import numpy as np
+import pytest
 from hypothesis import given
 
 from ppo_ref.core.losses import clipped_surrogate, value_loss_terms
@@ -53,6 +54,7 @@ def check_slope(loss_fn, x_i, slope_i):
     check_grads(lambda: float(loss_fn(x)[0]), x, np.array([slope_i]))
 
 
+@pytest.mark.finite_differences
 @given(surrogate_inputs())
 def test_surrogate_slope_matches_central_differences_away_from_the_clip_bounds(inputs):
     ratio, adv, clip_coef = inputs
@@ -98,6 +100,7 @@ def test_value_loss_slope_by_cases(inputs):
             assert s_i == v_i - r_i
 
 
+@pytest.mark.finite_differences
 @given(value_loss_inputs())
 def test_value_loss_slope_matches_central_differences_away_from_kinks(inputs):
     """Kinks: v - v_old = +-eps (the clip) and, outside the range, where the two squared

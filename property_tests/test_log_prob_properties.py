@@ -8,6 +8,7 @@ checks.
 """
 
 import numpy as np
+import pytest
 import scipy.stats
 from hypothesis import given
 from hypothesis import strategies as st
@@ -55,6 +56,7 @@ def test_log_prob_scales_with_the_jacobian_of_a_change_of_units(inputs, c):
     assert_close(scaled, log_prob(a, mu, log_std) - act_dim * log_c, quadratic_scale(a, mu, log_std, log_c))
 
 
+@pytest.mark.finite_differences
 @given(gaussian_inputs())
 def test_log_prob_grads_match_central_differences_per_sample(inputs):
     a, mu, log_std = inputs

@@ -8,6 +8,7 @@ in property_tests/test_log_prob_properties.py.
 """
 
 import numpy as np
+import pytest
 from scipy import stats
 
 from ppo_ref.core.distributions import entropy, kl, sample
@@ -82,6 +83,7 @@ def test_sample_mean_and_covariance(rng):
     assert np.all(np.abs(cov - np.diag(sigma**2)) < MC_SIGMAS * stderr)
 
 
+@pytest.mark.finite_differences
 def test_entropy_gradient_is_one_per_dim(rng):
     """d entropy / d log_std_i = 1 (the formula losses.py uses), checked by finite
     differences with a random upstream scalar."""

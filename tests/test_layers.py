@@ -26,6 +26,7 @@ def test_linear_forward_is_x_at_W_plus_b_by_naive_loop(rng):
     np.testing.assert_allclose(y, expected, rtol=FLOAT64_RTOL)
 
 
+@pytest.mark.finite_differences
 def test_linear_backward_matches_finite_differences(rng):
     """dL/dx, dL/dW and dL/db of L = sum(linear(x, W, b) * dout) for random dout,
     each of its array's shape."""
@@ -42,6 +43,7 @@ def test_linear_backward_matches_finite_differences(rng):
     check_grads(loss, {"x": x, "W": W, "b": b}, {"x": dx, "W": dW, "b": db})
 
 
+@pytest.mark.finite_differences
 def test_tanh_forward_and_backward(rng):
     """tanh forward is np.tanh; dL/dx of L = sum(tanh(x) * dout) matches finite
     differences, including large |x| where tanh saturates."""

@@ -84,6 +84,7 @@ def _assert_away_from_kinks(params, batch, norm_adv):
     assert (v_outside & (l1 > l2)).any() and (v_outside & (l2 > l1)).any() and (~v_outside).any()
 
 
+@pytest.mark.finite_differences
 @pytest.mark.parametrize("clip_vloss", [True, False])
 @pytest.mark.parametrize("norm_adv", [True, False])
 def test_ppo_loss_gradient_matches_finite_differences(rng, random_params, clip_vloss, norm_adv):
@@ -104,6 +105,7 @@ def test_ppo_loss_gradient_matches_finite_differences(rng, random_params, clip_v
     check_grads(loss, params, grads)
 
 
+@pytest.mark.finite_differences
 @pytest.mark.slow
 def test_ppo_loss_gradient_at_initialisation(rng):
     """The same check on the real 64-64 networks as init_params builds them

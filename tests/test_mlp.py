@@ -33,6 +33,7 @@ def test_value_has_shape_m(rng, random_params):
     np.testing.assert_allclose(v, (h @ p["v.W2"] + p["v.b2"])[:, 0], rtol=FLOAT64_RTOL)
 
 
+@pytest.mark.finite_differences
 @pytest.mark.parametrize("prefix, out_dim", [("pi", ACT_DIM), ("v", 1)])
 def test_mlp_backward_matches_finite_differences(rng, random_params, prefix, out_dim):
     """dL/dx and dL/d(every W_i, b_i) of L = sum(MLP(x) * dout), random dout,

@@ -6,6 +6,9 @@ their own oracles: the exact gradients of polynomials, and gradients made wrong 
 purpose.
 """
 
+import ast
+import pathlib
+
 import numpy as np
 import pytest
 
@@ -127,3 +130,26 @@ def test_check_grads_accepts_a_single_array(rng):
     assert isinstance(error, float) and 0.0 <= error < GRAD_RTOL
     with pytest.raises(AssertionError, match="relative error"):
         check_grads(loss, x, c * np.cos(x) * 1.01)
+
+
+def _tests_calling_check_grads(tree):
+    """{test name: marked finite_differences} of a test module: the tests that call
+    check_grads, themselves or through a helper of their module."""
+    calls = lambda node, names: any(isinstance(n, ast.Name) and n.id in names for n in ast.walk(node))  # noqa: E731
+    functions = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
+    helpers = {n.name for n in functions if not n.name.startswith("test_") and calls(n, {"check_grads"})}
+    return {n.name: any("finite_differences" in ast.unparse(d) for d in n.decorator_list)
+            for n in functions if n.name.startswith("test_") and calls(n, {"check_grads", *helpers})}
+
+
+def test_every_finite_difference_check_is_marked_so_verification_counts_it():
+    """docs/verification.md counts the finite-difference checks with
+    ``-m finite_differences``: a new one left unmarked would drop out of the count."""
+    root = pathlib.Path(__file__).parent.parent
+    found = {}
+    for path in [*root.glob("tests/test_*.py"), *root.glob("property_tests/test_*.py")]:
+        if path.name != "test_testing.py":  # the helper's own tests check the helper, not a gradient
+            tests = _tests_calling_check_grads(ast.parse(path.read_text()))
+            found.update({f"{path.name}::{name}": marked for name, marked in tests.items()})
+    assert len(found) >= 9
+    assert [name for name, marked in found.items() if not marked] == []
