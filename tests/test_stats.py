@@ -1,6 +1,8 @@
 """The statistics of ppo-ref compare against hand-computed examples, scipy's own
 functions called directly, simulation and the coverage of the stratified bootstrap."""
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy import stats as st
@@ -44,6 +46,20 @@ def test_welch_by_hand_and_against_scipy():
     assert (low, high) == pytest.approx((diff - half, diff + half))
     assert p == pytest.approx(st.ttest_ind(a, b, equal_var=False).pvalue)
     assert np.isnan(stats.welch([1.0], [2.0, 3.0])[3]) and np.isnan(stats.welch([1.0, 1.0], [2.0, 2.0])[3])
+
+
+def test_welch_with_a_group_of_equal_scores_is_by_hand_and_silent():
+    """A group whose runs all score the same (variance exactly 0): the standard error
+    is the other group's alone, sqrt(700 / 9) here with df = 2, and scipy's warning of a
+    precision loss, which the exact 0 is not, is not passed on to the user."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        diff, low, high, p = stats.welch([20.0, 20.0, 20.0], [10.0, 20.0, 40.0])
+    se = np.sqrt(700 / 9)  # the sample variance of 10, 20, 40 is 2100 / 9, over 3 runs
+    assert diff == pytest.approx(-10 / 3)
+    assert p == pytest.approx(2 * st.t.sf(abs(diff / se), 2))
+    half = st.t.ppf(0.975, 2) * se
+    assert (low, high) == pytest.approx((diff - half, diff + half))
 
 
 def test_probability_of_improvement_by_hand_and_against_mann_whitney(rng):

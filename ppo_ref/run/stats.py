@@ -10,6 +10,8 @@ random draw takes an explicit ``numpy.random.Generator``. scipy is the extra
 ``ppo_ref[compare]``.
 """
 
+import warnings
+
 import numpy as np
 
 from ppo_ref.errors import import_optional
@@ -63,7 +65,9 @@ def welch(a, b):
     diff = float(a.mean() - b.mean())
     if min(len(a), len(b)) < 2 or a.var() + b.var() == 0:
         return diff, np.nan, np.nan, np.nan
-    res = _scipy_stats().ttest_ind(a, b, equal_var=False)
+    with warnings.catch_warnings():  # scipy warns of a group of equal scores, whose variance 0 is exact
+        warnings.filterwarnings("ignore", "Precision loss occurred", RuntimeWarning)
+        res = _scipy_stats().ttest_ind(a, b, equal_var=False)
     ci = res.confidence_interval(CONFIDENCE)
     return diff, float(ci.low), float(ci.high), float(res.pvalue)
 
