@@ -22,7 +22,7 @@ def os_error_text(err):
     rename or link), or its own text where it names no file."""
     if not err.filename:
         return str(err)
-    files = f"{err.filename} -> {err.filename2}" if err.filename2 else f"{err.filename}"
+    files = f"{err.filename} -> {err.filename2}" if err.filename2 else err.filename
     return f"{err.strerror or err}: {files}"
 
 

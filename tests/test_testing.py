@@ -132,14 +132,17 @@ def test_check_grads_accepts_a_single_array(rng):
         check_grads(loss, x, c * np.cos(x) * 1.01)
 
 
+def _calls(node, names):
+    return any(isinstance(n, ast.Name) and n.id in names for n in ast.walk(node))
+
+
 def _tests_calling_check_grads(tree):
     """{test name: marked finite_differences} of a test module: the tests that call
     check_grads, themselves or through a helper of their module."""
-    calls = lambda node, names: any(isinstance(n, ast.Name) and n.id in names for n in ast.walk(node))  # noqa: E731
     functions = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
-    helpers = {n.name for n in functions if not n.name.startswith("test_") and calls(n, {"check_grads"})}
+    helpers = {n.name for n in functions if not n.name.startswith("test_") and _calls(n, {"check_grads"})}
     return {n.name: any("finite_differences" in ast.unparse(d) for d in n.decorator_list)
-            for n in functions if n.name.startswith("test_") and calls(n, {"check_grads", *helpers})}
+            for n in functions if n.name.startswith("test_") and _calls(n, {"check_grads", *helpers})}
 
 
 def test_every_finite_difference_check_is_marked_so_verification_counts_it():

@@ -65,7 +65,7 @@ def welch(a, b):
     diff = float(a.mean() - b.mean())
     if min(len(a), len(b)) < 2 or a.var() + b.var() == 0:
         return diff, np.nan, np.nan, np.nan
-    with warnings.catch_warnings():  # scipy warns of a group of equal scores, whose variance 0 is exact
+    with warnings.catch_warnings():  # scipy's warning for equal (or nearly equal) scores: their variance is used as is
         warnings.filterwarnings("ignore", "Precision loss occurred", RuntimeWarning)
         res = _scipy_stats().ttest_ind(a, b, equal_var=False)
     ci = res.confidence_interval(CONFIDENCE)
