@@ -30,7 +30,7 @@ $(MUTATION_STAMP): $(TEST_STAMP)
 test: $(TEST_STAMP)
 	$(PY) -m pytest tests property_tests
 
-## test-fast: the inner loop, about a minute: every test not marked slow, env, subprocess or docs
+## test-fast: the inner loop, about half a minute: every test not marked slow, env, subprocess or docs
 ## (the selection make mutation runs); make test stays the whole suite
 test-fast: $(TEST_STAMP)
 	$(PY) -m pytest tests property_tests -m "not slow and not env and not subprocess and not docs"
