@@ -248,6 +248,8 @@ def _eval(args):
     episodes = args.episodes if args.episodes is not None else 1 if outputs else 10
     if episodes < 1:
         raise ConfigError(f"--episodes ({episodes}) must be a positive integer")
+    if not 0 <= args.seed < 2**63:
+        raise ConfigError(f"--seed ({args.seed}) must be an integer in [0, 2**63)")
     mode = "deterministic" if args.deterministic else "stochastic"
     if outputs and args.actions is not None:
         raise ConfigError("--actions records the evaluation episodes; it does not go with --video or --gif")
@@ -273,11 +275,15 @@ def _eval(args):
         returns = evaluate(args.checkpoint, episodes, deterministic=args.deterministic, seed=args.seed,
                            record=record)
         write_npz_atomic(args.actions, record.arrays(args.deterministic, args.seed))
-        print(f"wrote {args.actions}: {len(record.steps['obs'])} steps of {len(returns)} episodes")
+        print(f"wrote {args.actions}: {len(record.steps['obs'])} steps of {_episodes(len(returns))}")
     else:
         returns = evaluate(args.checkpoint, episodes, deterministic=args.deterministic, seed=args.seed)
-    print(f"{len(returns)} episodes ({mode}): return {returns.mean():.2f} +- {returns.std():.2f}")
+    print(f"{_episodes(len(returns))} ({mode}): return {returns.mean():.2f} +- {returns.std():.2f}")
     return 0
+
+
+def _episodes(n):
+    return f"{n} episode" if n == 1 else f"{n} episodes"
 
 
 def _summary(args):

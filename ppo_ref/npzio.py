@@ -242,7 +242,8 @@ def write_bytes_atomic(path, data):
     over ``path`` with ``os.replace``; the directory is then fsynced so that the
     rename survives a power cut. A crash leaves either the old file or the new one.
     On any failure the temporary file is removed, the old file is left as it was,
-    and the error is raised.
+    and the error is raised (naming ``path`` where the temporary file cannot be
+    created).
 
     path: the file to replace, a str or os.PathLike.
     data: the new content, bytes or any bytes-like object.
@@ -250,7 +251,12 @@ def write_bytes_atomic(path, data):
     path = os.fspath(path)
     tmp = f"{path}.tmp-{os.getpid()}"
     try:
-        with open(tmp, "wb") as f:
+        f = open(tmp, "wb")
+    except OSError as err:
+        err.filename = path  # the file asked for, not its temporary name
+        raise
+    try:
+        with f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

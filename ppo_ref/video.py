@@ -9,6 +9,7 @@ keeps every k-th frame, so that it plays at about 25 frames per second (Pillow
 stores identical consecutive frames as one, shown for their summed duration).
 """
 
+import contextlib
 import math
 import os
 import subprocess
@@ -63,27 +64,68 @@ class _Output:
 
     def __init__(self, path, env_fps):
         iio = _imageio()
-        self.path = path
-        self.frames = 0
-        if is_gif(path):
-            self.stride = max(1, round(env_fps / GIF_FPS))
-            self.fps = env_fps / self.stride
-            self.writer = iio.get_writer(path, format="GIF", mode="I", duration=1000 / self.fps, loop=0)
-        else:
+        if not is_gif(path):
             import_optional("imageio_ffmpeg", "an MP4 video", "video",
                             "or write a GIF, which needs only imageio: --gif OUT.gif")
-            self.stride = 1
-            self.fps = env_fps
-            self.writer = iio.get_writer(path, format="FFMPEG", mode="I", fps=env_fps, codec="libx264",
-                                         quality=6, pixelformat="yuv420p", macro_block_size=2,
-                                         ffmpeg_log_level="error")
+        self.path = path
+        self.frames = 0
+        # The frames go to a temporary file beside the output (its extension kept:
+        # ffmpeg picks the container by it), renamed to the output once complete.
+        root, ext = os.path.splitext(path)
+        self.tmp = f"{root}.tmp-{os.getpid()}{ext}"
+        try:
+            open(self.tmp, "xb").close()
+        except OSError as err:
+            err.filename = path  # the file asked for, not its temporary name
+            raise
+        self.stride = max(1, round(env_fps / GIF_FPS)) if is_gif(path) else 1
+        self.fps = env_fps / self.stride
+        try:
+            if is_gif(path):
+                self.writer = iio.get_writer(self.tmp, format="GIF", mode="I", duration=1000 / self.fps, loop=0)
+            else:
+                self.writer = iio.get_writer(self.tmp, format="FFMPEG", mode="I", fps=env_fps, codec="libx264",
+                                             quality=6, pixelformat="yuv420p", macro_block_size=2,
+                                             ffmpeg_log_level="error")
+        except BaseException:
+            os.remove(self.tmp)
+            raise
+
+    def finish(self):
+        """Close the writer and rename the file to its output name."""
+        self.writer.close()
+        if os.path.getsize(self.tmp) == 0:  # the encoder stopped without writing (its own messages say why)
+            raise EnvError(f"writing {self.path} failed: the encoder wrote nothing")
+        os.replace(self.tmp, self.path)
+
+    def discard(self):
+        """Close the writer and remove the unfinished file."""
+        with contextlib.suppress(Exception):
+            self.writer.close()
+        with contextlib.suppress(OSError):
+            os.remove(self.tmp)
+
+
+def check_outputs(outputs):
+    """Refuse an output file that exists (nothing written before is replaced) and
+    two outputs that name one file."""
+    seen = set()
+    for path in outputs:
+        if os.path.lexists(path):
+            raise ConfigError(f"{path} exists already; choose another file name")
+        real = os.path.realpath(path)
+        if real in seen:
+            raise ConfigError(f"--video and --gif both name {path}; give each its own file")
+        seen.add(real)
 
 
 def record(path_or_run, outputs, episodes=1, deterministic=False, seed=0, width=320, height=240, max_steps=None,
            progress=None):
     """Render ``episodes`` episodes of the checkpoint's policy into each file of
-    ``outputs`` (MP4, or GIF when the name ends in .gif); episode k is reset with
-    seed ``seed + k``, as in evaluate. ``max_steps`` cuts each episode short.
+    ``outputs`` (MP4, or GIF when the name ends in .gif), none of which may exist;
+    each is written to a temporary file and renamed once complete, so a failed
+    recording leaves no file. Episode k is reset with seed ``seed + k``, as in
+    evaluate. ``max_steps`` cuts each episode short.
     Returns ``(returns, {path: (frames, fps)}, backend)``."""
     from ppo_ref.envs.make import make_env
     from ppo_ref.evaluate import load_actor
@@ -92,6 +134,7 @@ def record(path_or_run, outputs, episodes=1, deterministic=False, seed=0, width=
         raise ConfigError(f"the frame size ({width}x{height}) must be positive")
     if max_steps is not None and max_steps < 1:
         raise ConfigError(f"--max-steps ({max_steps}) must be a positive integer")
+    check_outputs(outputs)
     _imageio()
     env_id, act = load_actor(path_or_run, deterministic, seed)
     backend = choose_gl_backend()
@@ -100,11 +143,16 @@ def record(path_or_run, outputs, episodes=1, deterministic=False, seed=0, width=
         # gymnasium's default camera stands still while the body walks out of view.
         env = make_env(env_id, render_mode="rgb_array", width=width, height=height, camera_name="track")
     except TypeError:  # an env that takes no camera name renders with its own camera
-        env = make_env(env_id, render_mode="rgb_array", width=width, height=height)
+        try:
+            env = make_env(env_id, render_mode="rgb_array", width=width, height=height)
+        except TypeError:
+            raise EnvError(f"cannot render {env_id}: --video and --gif render MuJoCo envs off screen, and "
+                           f"{env_id} takes no frame size (width, height)") from None
     files, returns = [], []
     try:
         env_fps = env.metadata.get("render_fps") or 30
-        files = [_Output(p, env_fps) for p in outputs]
+        for path in outputs:
+            files.append(_Output(path, env_fps))
         limit = env.spec.max_episode_steps if env.spec is not None else None
         per_episode = min(x for x in (max_steps, limit, math.inf) if x is not None)
         bar = tqdm(total=episodes * per_episode if per_episode != math.inf else None, unit="step",
@@ -132,9 +180,13 @@ def record(path_or_run, outputs, episodes=1, deterministic=False, seed=0, width=
                 bar.refresh()
             returns.append(total)
         bar.close()
-    finally:
         for f in files:
-            f.writer.close()
+            f.finish()
+    except BaseException:
+        for f in files:
+            f.discard()
+        raise
+    finally:
         env.close()
     return returns, {f.path: (f.frames, f.fps) for f in files}, backend
 

@@ -88,6 +88,12 @@ def test_train_then_eval_and_summary(trained_run):
     assert "last 5 training episodes" in proc.stdout and "random policy" in proc.stdout
 
 
+@pytest.mark.parametrize("seed", ["-1", str(2**63)])
+def test_eval_refuses_a_seed_out_of_range(trained_run, seed):
+    proc = run_cli("eval", str(trained_run), "--episodes", "1", "--seed", seed)
+    assert_one_line_error(proc, f"--seed ({seed})", "[0, 2**63)")
+
+
 def test_a_float32_run_keeps_float32_through_checkpoint_eval_and_export(tmp_path):
     run_dir = tmp_path / "run"
     proc = run_cli("train", "--dtype", "float32", "--env-id", "Hopper-v4", "--total-timesteps", "256",
@@ -97,7 +103,7 @@ def test_a_float32_run_keeps_float32_through_checkpoint_eval_and_export(tmp_path
     assert {arrays[k].dtype for k in arrays if k.startswith(("params/", "adam/m/", "adam/v/"))} == {np.dtype("<f4")}
     assert arrays["obs_rms/mean"].dtype == np.float64
     proc = run_cli("eval", str(run_dir), "--episodes", "1", "--deterministic")
-    assert proc.returncode == 0 and "1 episodes (deterministic): return" in proc.stdout, proc.stderr
+    assert proc.returncode == 0 and "1 episode (deterministic): return" in proc.stdout, proc.stderr
 
 
 def test_new_run_into_existing_run_is_refused(trained_run):
@@ -152,4 +158,5 @@ def test_files_that_cannot_be_written_are_one_line_errors(trained_run, tmp_path)
     assert_one_line_error(proc, str(blocker))
     proc = run_cli("export-torch", str(trained_run), str(blocker / "agent.npz"))
     assert_one_line_error(proc, str(blocker / "agent.npz"))
+    assert ".tmp-" not in proc.stderr  # the file asked for, not its temporary name
     assert blocker.read_text() == "not a directory\n"

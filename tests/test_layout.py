@@ -121,3 +121,13 @@ def test_config_json_with_a_retired_setting_is_read_without_it(tiny_run, tmp_pat
     assert layout.read_config(run).to_dict() == {k: v for k, v in saved.items() if k != "versions"}
     assert layout.read_config(os.path.join(os.path.dirname(__file__), "..", "docs", "results", "Hopper-v5",
                                            "seed1")).env_id == "Hopper-v5"
+
+
+@pytest.mark.parametrize("line, score", [
+    ("10 episodes (deterministic): return 512.25 +- 3.00\n", 512.25),
+    ("1 episode (deterministic): return -7.5 +- 0.00\n", -7.5),
+    ("10 episodes (stochastic): return 512.25 +- 3.00\n", None),
+])
+def test_eval_score_reads_the_line_eval_prints(tmp_path, line, score):
+    (tmp_path / layout.EVAL_NAME).write_text(line)
+    assert layout.eval_score(str(tmp_path)) == score

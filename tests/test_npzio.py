@@ -304,3 +304,11 @@ def test_write_bytes_atomic_keeps_the_old_file_when_the_rename_fails(tmp_path, m
         write_bytes_atomic(path, b"new")
     assert path.read_bytes() == b"old"
     assert os.listdir(tmp_path) == ["checkpoint.npz"]
+
+
+def test_write_bytes_atomic_names_the_file_asked_for_when_it_cannot_be_created(tmp_path):
+    path = tmp_path / "missing-folder" / "checkpoint.npz"
+    with pytest.raises(FileNotFoundError) as err:
+        write_bytes_atomic(path, b"new")
+    assert err.value.filename == str(path)
+    assert os.listdir(tmp_path) == []

@@ -1,6 +1,7 @@
 """ppo-ref eval --video/--gif: a few frames of Hopper rendered headless (EGL, else
 OSMesa) into files that decode back to the expected frame count and size."""
 
+import os
 import sys
 
 import pytest
@@ -87,6 +88,90 @@ def test_without_imageio_one_line_says_how_to_install_it(run_dir, tmp_path, monk
     err = capsys.readouterr().err
     assert "pip install 'ppo_ref[video]'" in err and err.count("\n") == 1
     assert not (tmp_path / "x.mp4").exists()
+
+
+def test_an_existing_file_is_refused_and_left_as_it_was(run_dir, tmp_path, capsys):
+    kept = tmp_path / "kept.mp4"
+    kept.write_bytes(b"an earlier video")
+    with pytest.raises(SystemExit) as exit_:
+        main(["eval", str(run_dir), "--video", str(kept), "--max-steps", "3", "--no-progress"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert f"{kept} exists already" in err and err.count("\n") == 1
+    assert kept.read_bytes() == b"an earlier video"
+    assert os.listdir(tmp_path) == ["kept.mp4"]
+
+
+def test_video_and_gif_into_one_file_is_refused(run_dir, tmp_path, capsys):
+    same = tmp_path / "clip.gif"
+    with pytest.raises(SystemExit) as exit_:
+        main(["eval", str(run_dir), "--video", str(same), "--gif", str(same), "--max-steps", "3"])
+    assert exit_.value.code == 2
+    assert f"--video and --gif both name {same}" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []
+
+
+def test_an_output_that_cannot_be_created_is_named_and_nothing_is_left(run_dir, tmp_path, gl_backend, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory\n")
+    mp4 = tmp_path / "first.mp4"
+    with pytest.raises(SystemExit) as exit_:
+        main(["eval", str(run_dir), "--video", str(mp4), "--gif", str(blocker / "clip.gif"), "--width", str(W),
+              "--height", str(H), "--max-steps", "3", "--no-progress"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert str(blocker / "clip.gif") in err and ".tmp-" not in err and err.count("\n") == 1
+    assert sorted(os.listdir(tmp_path)) == ["a-file"]  # nor the MP4 begun before
+
+
+def test_a_recording_that_fails_leaves_no_file(run_dir, tmp_path, gl_backend, monkeypatch):
+    calls = []
+
+    def render(env, backend):
+        calls.append(1)
+        if len(calls) == 3:
+            raise EnvError("rendering with MUJOCO_GL=egl failed: the context was lost")
+        return env.render()
+
+    monkeypatch.setattr(video, "_render", render)
+    with pytest.raises(EnvError, match="context was lost"):
+        video.record(run_dir, [str(tmp_path / "clip.mp4"), str(tmp_path / "clip.gif")], width=W, height=H,
+                     max_steps=STEPS, progress=False)
+    assert os.listdir(tmp_path) == []
+
+
+def test_an_encoder_that_writes_nothing_is_an_error_not_a_video(run_dir, tmp_path, gl_backend, monkeypatch,
+                                                                capsys):
+    class Silent:  # as the ffmpeg writer behaves when ffmpeg cannot open its output: no exception, no bytes
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def append_data(self, frame):
+            pass
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(iio, "get_writer", Silent)
+    mp4 = tmp_path / "clip.mp4"
+    with pytest.raises(SystemExit) as exit_:
+        main(["eval", str(run_dir), "--video", str(mp4), "--width", str(W), "--height", str(H), "--max-steps", "3",
+              "--no-progress"])
+    assert exit_.value.code == 2
+    captured = capsys.readouterr()
+    assert f"writing {mp4} failed" in captured.err and "wrote" not in captured.out
+    assert os.listdir(tmp_path) == []
+
+
+def test_an_env_that_is_not_mujoco_is_one_line(tmp_path_factory, tmp_path, gl_backend, capsys):
+    pendulum = tmp_path_factory.mktemp("video") / "pendulum"
+    train_tiny(pendulum, "Pendulum-v1")
+    with pytest.raises(SystemExit) as exit_:
+        main(["eval", str(pendulum), "--video", str(tmp_path / "clip.mp4"), "--max-steps", "3"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "cannot render Pendulum-v1" in err and "MuJoCo" in err and err.count("\n") == 1
+    assert os.listdir(tmp_path) == []
 
 
 @pytest.mark.parametrize("args, match", [

@@ -49,7 +49,7 @@ EPISODES_FIELDS = ("global_step", "return", "length")
 #: The columns of another implementation's CSV of finished episodes.
 CSV_COLUMNS = ("global_step", "episodic_return")
 
-EVAL_LINE = re.compile(r"episodes \(deterministic\): return (-?[0-9.]+) \+- ")  # as ppo-ref eval prints it
+EVAL_LINE = re.compile(r"episodes? \(deterministic\): return (-?[0-9.]+) \+- ")  # as ppo-ref eval prints it
 ENV_ID = re.compile(r"[A-Za-z][\w.:/-]*-v[0-9]+")
 KINDS = {"ppo_ref": "a ppo_ref run directory", "events": "TensorBoard event files", "csv": "a CSV of episodes"}
 
