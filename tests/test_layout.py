@@ -131,3 +131,14 @@ def test_config_json_with_a_retired_setting_is_read_without_it(tiny_run, tmp_pat
 def test_eval_score_reads_the_line_eval_prints(tmp_path, line, score):
     (tmp_path / layout.EVAL_NAME).write_text(line)
     assert layout.eval_score(str(tmp_path)) == score
+
+
+def test_a_run_without_a_finished_episode_or_iteration_says_which(tiny_run, tmp_path):
+    run = copy_run(tiny_run, tmp_path / "run")
+    metrics = (run / layout.METRICS_NAME).read_text().splitlines()
+    (run / layout.EPISODES_NAME).write_text((run / layout.EPISODES_NAME).read_text().splitlines()[0] + "\n")
+    with pytest.raises(RunDirError, match=r"has no finished episode to report yet \(after 256 steps\)$"):
+        layout.load_run(str(run))
+    (run / layout.METRICS_NAME).write_text(metrics[0] + "\n")
+    with pytest.raises(RunDirError, match="has no finished iteration to report yet$"):
+        layout.load_run(str(run))

@@ -92,8 +92,11 @@ def load_run(run_dir):
         raise RunDirError(f"{run_dir} is not a ppo_ref run directory: no {', '.join(missing)}")
     episodes = read_csv(os.path.join(run_dir, EPISODES_NAME))
     metrics = read_csv(os.path.join(run_dir, METRICS_NAME))
-    if not episodes or not metrics:
-        raise RunDirError(f"{run_dir} has no finished episode or iteration to report yet")
+    if not metrics:
+        raise RunDirError(f"{run_dir} has no finished iteration to report yet")
+    if not episodes:
+        raise RunDirError(f"{run_dir} has no finished episode to report yet (after "
+                          f"{int(metrics[-1]['global_step'])} steps)")
     return read_config(run_dir), episodes, metrics
 
 
