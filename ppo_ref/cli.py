@@ -127,7 +127,8 @@ def _add_compare_command(sub):
                           "(CleanRL's metric), or the deterministic evaluation kept in its eval.txt "
                           "(default: last-100)")
     cmp.add_argument("--reference", action="append", default=[], metavar="ENV=LOW,HIGH",
-                     help="the scores that normalise ENV to 0 and 1 across envs (repeatable; default: the "
+                     help="the scores that normalise ENV, an env both groups ran, to 0 and 1 across envs "
+                          "(repeatable; with --across-versions, Hopper-v4 or Hopper names Hopper; default: the "
                           "random policy's mean return and group B's mean score)")
     cmp.add_argument("--across-versions", action="store_true",
                      help="pair envs by name without their version (Hopper-v4 with Hopper-v5)")
@@ -405,6 +406,8 @@ def _compare(args):
 
     if args.resamples < 100:
         raise ConfigError(f"--resamples ({args.resamples}) must be at least 100")
+    if args.seed < 0:
+        raise ConfigError(f"--seed ({args.seed}) must be a non-negative integer")
     comparison = compare(args.paths, args.vs, names=tuple(args.names), score=args.score,
                          references=parse_references(args.reference), seed=args.seed, resamples=args.resamples,
                          across_versions=args.across_versions)

@@ -6,7 +6,9 @@ subclasses, each in the module whose input it refuses. This module imports nothi
 any module can raise them.
 """
 
+import errno
 import importlib
+import os
 
 
 class UserError(ValueError):
@@ -19,11 +21,27 @@ class MissingPackageError(UserError):
 
 def os_error_text(err):
     """An OSError as one line: its reason and the file (or both files of a failed
-    rename or link), or its own text where it names no file."""
+    rename or link), or its own text where it names no file. Where a folder could
+    not be made (or a file created in one) because a file stands in its place or in
+    a parent's, the line names that file."""
     if not err.filename:
         return str(err)
+    if err.errno in (errno.EEXIST, errno.ENOTDIR) and not err.filename2:
+        blocker = _file_in_the_way(os.fspath(err.filename))
+        if blocker is not None:
+            asked = "" if blocker == os.fspath(err.filename) else f"cannot create {err.filename}: "
+            return f"{asked}{blocker} is a file, not a folder"
     files = f"{err.filename} -> {err.filename2}" if err.filename2 else err.filename
     return f"{err.strerror or err}: {files}"
+
+
+def _file_in_the_way(path):
+    """The nearest of ``path`` and its parents that exists, if it is not a folder."""
+    path = os.path.normpath(path)
+    while path and not os.path.lexists(path):
+        parent = os.path.dirname(path)
+        path = parent if parent != path else ""
+    return path if path and not os.path.isdir(path) else None
 
 
 def import_optional(module, purpose, extra, alternative=None):

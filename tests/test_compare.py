@@ -107,6 +107,25 @@ def test_across_versions_pairs_v4_with_v5(tmp_path):
                                    resamples=500).envs] == ["Hopper"]
 
 
+def test_a_reference_named_with_its_version_applies_across_versions(tmp_path):
+    for env, group in (("Hopper-v4", "b"), ("Hopper-v5", "a"), ("Walker2d-v4", "a"), ("Walker2d-v4", "b")):
+        csv_group(tmp_path / group, env, 1000.0, seeds=3)
+    references = {"Hopper-v4": (0.0, 2000.0), "Walker2d": (0.0, 4000.0)}
+    c = compare([tmp_path / "a"], [tmp_path / "b"], references=references, across_versions=True, resamples=500)
+    assert c.aggregate.references["Hopper"] == (0.0, 2000.0, "given")
+    assert c.aggregate.references["Walker2d"] == (0.0, 4000.0, "given")
+    with pytest.raises(CompareError, match="--reference gives Hopper two references"):
+        compare([tmp_path / "a"], [tmp_path / "b"], references={**references, "Hopper-v5": (1.0, 2.0)},
+                across_versions=True, resamples=500)
+
+
+def test_a_reference_with_one_env_compared_is_said_to_be_unused(tmp_path):
+    a = csv_group(tmp_path / "a", "Hopper-v4", 1000.0, seeds=3)
+    c = compare([a], [a], references={"Hopper-v4": (0.0, 2000.0)}, resamples=500)
+    assert c.aggregate is None
+    assert "--reference normalises scores across envs; with one env compared it is not used" in c.warnings
+
+
 @pytest.fixture(scope="module")
 def tb_run(tmp_path_factory):
     pytest.importorskip("tensorboard")
@@ -167,6 +186,10 @@ def refusals(tmp_path, tb_run):
         "a reference without its =": ([ok, "--vs", ok, "--reference", "Hopper-v4"], "'Hopper-v4' must be ENV=LOW"),
         "two settings in a group": ([other, "--vs", tb_run], "runs of a group differ in bootstrap_truncation"),
         "too few resamples": ([ok, "--vs", ok, "--resamples", "10"], "--resamples (10) must be at least 100"),
+        "a negative seed": ([ok, "--vs", ok, "--seed", "-1"], "--seed (-1) must be a non-negative integer"),
+        "one name for both groups": ([ok, "--vs", ok, "--names", "port", "port"], "two different names"),
+        "a reference of an env not compared": ([ok, "--vs", ok, "--reference", "Walker2d-v4=1,2"],
+                                               "--reference names Walker2d-v4, which is not an env both groups ran"),
     }
 
 

@@ -66,6 +66,25 @@ def test_an_os_error_is_one_line_naming_its_files(tmp_path):
     assert os_error_text(OSError("address already in use")) == "address already in use"
 
 
+def test_a_file_where_a_folder_should_be_is_named(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder\n")
+    with pytest.raises(OSError) as itself:
+        os.makedirs(blocker, exist_ok=True)
+    assert os_error_text(itself.value) == f"{blocker} is a file, not a folder"
+    with pytest.raises(OSError) as parent:
+        os.makedirs(blocker / "run" / "deeper", exist_ok=True)
+    assert os_error_text(parent.value) == f"cannot create {blocker / 'run'}: {blocker} is a file, not a folder"
+    with pytest.raises(OSError) as inside:
+        open(blocker / "agent.npz", "wb")
+    assert os_error_text(inside.value) == f"cannot create {blocker / 'agent.npz'}: {blocker} is a file, not a folder"
+    # A folder made twice is not "a file, not a folder".
+    os.mkdir(tmp_path / "folder")
+    with pytest.raises(OSError) as taken:
+        os.mkdir(tmp_path / "folder")
+    assert os_error_text(taken.value) == f"File exists: {tmp_path / 'folder'}"
+
+
 def test_the_cli_prints_a_failed_rename_with_both_files(tmp_path, monkeypatch, capsys):
     def fail(args):
         os.replace(tmp_path / "absent", tmp_path / "target")

@@ -172,11 +172,14 @@ def compare(paths_a, paths_b, names=("A", "B"), score="last-100", references=Non
     docstring); ``references``: ``{env: (low, high)}`` for the normalisation."""
     if score not in SCORES:
         raise CompareError(f"--score ({score!r}) must be one of {', '.join(SCORES)}")
+    if len(names) != 2 or names[0] == names[1]:
+        raise CompareError(f"--names ({' '.join(names)}) must be two different names")
     groups = (score_runs(paths_a, score, across_versions), score_runs(paths_b, score, across_versions))
     envs = sorted(set(groups[0]) & set(groups[1]))
     if not envs:
         raise CompareError(f"the groups share no env: {names[0]} has {', '.join(sorted(groups[0]))}; "
                                  f"{names[1]} has {', '.join(sorted(groups[1]))}")
+    references = _references_of(references or {}, envs, across_versions)
     warnings, results = [], []
     for env in envs:
         runs = (groups[0][env], groups[1][env])
@@ -197,9 +200,25 @@ def compare(paths_a, paths_b, names=("A", "B"), score="last-100", references=Non
                         f"should be (they want {FEW_RUNS} runs or more); the verdicts per env rest on Welch's test")
     aggregate = None
     if len(envs) >= 2:
-        aggregate = _aggregate(results, names, references or {}, seed, resamples, fewest)
+        aggregate = _aggregate(results, names, references, seed, resamples, fewest)
+    elif references:
+        warnings.append("--reference normalises scores across envs; with one env compared it is not used")
     only = tuple(sorted(set(g) - set(envs)) for g in groups)
     return Comparison(tuple(names), score, results, aggregate, only, warnings, seed, resamples)
+
+
+def _references_of(given, envs, across_versions):
+    """The given references keyed as the envs are (without the version when
+    comparing across versions); one for an env not compared is refused."""
+    keyed = {}
+    for env, reference in given.items():
+        key = env_key(env, across_versions) if across_versions and "-v" in env else env
+        if key not in envs:
+            raise CompareError(f"--reference names {env}, which is not an env both groups ran "
+                               f"({', '.join(envs)})")
+        if keyed.setdefault(key, reference) != reference:
+            raise CompareError(f"--reference gives {key} two references")
+    return keyed
 
 
 def _reference(result, given, names):
