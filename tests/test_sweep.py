@@ -5,6 +5,7 @@ uninterrupted run does, and the one-line message without Ray."""
 
 import os
 import signal
+import socket
 import sys
 
 import numpy as np
@@ -53,6 +54,29 @@ def test_seeds_vary_and_the_grid():
     assert plan(["Hopper-v4"], [3])[0][0] == "Hopper-v4__base__seed3"
     line = progress_line({"a": "finished", "b": "failed: x"}, ["c"], 2, {"c": (256, 1)}, {"c": 512})
     assert line == "runs: 1 finished, 1 running, 1 failed, 2 waiting | c 256/512"
+
+
+def closed_port():
+    """A port of this machine on which nothing listens."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("address, fragment", [
+    ("localhost", "--address ('localhost') must be auto or HOST:PORT"),
+    ("127.0.0.1:port", "--address ('127.0.0.1:port') must be auto or HOST:PORT"),
+    ("127.0.0.1:{closed}", "--address 127.0.0.1:{closed}: no Ray cluster answers there (Connection refused)"),
+])
+def test_an_address_without_a_cluster_is_one_line_before_anything_is_written(tmp_path, capsys, address, fragment):
+    closed = closed_port()
+    with pytest.raises(SystemExit) as exit_:
+        main(["sweep", "--env-id", "Pendulum-v1", "--out", str(tmp_path / "s"), "--address",
+              address.format(closed=closed), *TINY])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and fragment.format(closed=closed) in err, err
+    assert not (tmp_path / "s").exists()
 
 
 def test_sweep_without_ray_says_how_to_install_it(tmp_path, monkeypatch, capsys):

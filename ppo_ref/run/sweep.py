@@ -29,6 +29,7 @@ import json
 import os
 import pathlib
 import shutil
+import socket
 import tempfile
 import time
 
@@ -288,6 +289,8 @@ def sweep(env_ids, seeds, out, vary=None, base=None, address=None, max_concurren
     if files not in ("shared", "return"):
         raise SweepError(f"--files ({files!r}) must be shared or return")
     runs = plan(env_ids, seeds, vary, base)
+    if address is not None and not ray.is_initialized():
+        check_address(address)
     os.makedirs(out, exist_ok=True)
     write_spec(out, env_ids, seeds, vary, base, runs)
 
@@ -323,6 +326,23 @@ def sweep(env_ids, seeds, out, vary=None, base=None, address=None, max_concurren
     log(f"sweep {out}: {counts['finished']} finished, {counts['skipped']} skipped (finished before), "
         f"{counts['failed']} failed")
     return status
+
+
+def check_address(address, timeout=10.0):
+    """Refuse, before anything is written, an ``--address`` that is not ``auto`` or
+    ``[ray://]HOST:PORT``, or whose port does not accept a connection (Ray itself
+    retries an unreachable address for minutes)."""
+    if address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SweepError(f"--address ({address!r}) must be auto or HOST:PORT, such as 10.0.0.5:6379")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as err:
+        reason = "timed out" if isinstance(err, TimeoutError) else err.strerror or str(err)
+        raise SweepError(f"--address {address}: no Ray cluster answers there ({reason}); start one with "
+                         "ray start --head, or leave --address out to run on this machine") from None
 
 
 def _drive(ray, todo, out, files, max_concurrent, status, log, interval, callback):
