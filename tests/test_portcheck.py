@@ -229,6 +229,16 @@ def test_check_port_arguments_are_checked(check_port_cli, tmp_path, golden_outpu
         assert code == 2 and out == "" and err.count("\n") == 1 and err.startswith("ppo-ref: error: "), args
 
 
+@pytest.mark.parametrize("flag, value", [("--atol", "inf"), ("--rtol", "nan"), ("--rtol", "-1e-9")])
+def test_a_tolerance_that_is_not_finite_and_at_least_0_is_refused(check_port_cli, tmp_path, golden_outputs, flag,
+                                                                    value):
+    # --atol inf would pass any port that writes every key; a negative or NaN one, none.
+    outputs = {k: np.zeros_like(v) for k, v in golden_outputs.items()}
+    code, out, err = check_port_cli(GOLDEN_DIR, write(tmp_path, outputs), f"{flag}={value}")
+    assert code == 2 and out == "", err
+    assert err == f"ppo-ref: error: {flag} ({float(value)!r}) must be a finite number >= 0\n"
+
+
 def test_the_minimal_example_runs_passes_and_is_quoted_whole_in_the_docs(tmp_path, check_port_cli):
     """docs/porting.md quotes tests/port_example.py whole; run as the docs say, its
     outputs pass with the default (float64) tolerances, and the other cases are

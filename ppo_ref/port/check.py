@@ -216,8 +216,11 @@ def port_report(vectors_dir, outputs_npz, rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL, 
     rtol and atol.
 
     Raises :class:`~ppo_ref.port.format.GoldenError` when the vectors or the outputs
-    file cannot be read.
+    file cannot be read, or a tolerance is not a finite number >= 0.
     """
+    for name, tol in (("rtol", rtol), ("atol", atol)):
+        if not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol >= 0):
+            raise GoldenError(f"--{name} ({tol!r}) must be a finite number >= 0")
     index = read_index(vectors_dir)
     _check_case_names(vectors_dir, index, cases)
     port = _load_outputs(outputs_npz, index)
