@@ -56,6 +56,11 @@ def train(cfg=None, resume=None, progress=None, log=print, callback=None, stopwa
     with threadpool_limits(limits=1, user_api="blas"):
         numerics.announce(log)
         cfg, state, sim_states = open_run(cfg, resume, how, log)
+        if state is not None and state.iteration >= cfg.num_iterations:
+            ckpt.check_fits_env(state.params, cfg.env_id, *probe_spaces(cfg.env_id))
+            log(f"{cfg.run_dir} finished its {cfg.num_iterations} iterations ({state.global_step} steps) already; "
+                "nothing to resume")
+            return state
         if cfg.tensorboard:
             check_tensorboard()
         probe_spaces(cfg.env_id)

@@ -65,6 +65,14 @@ def test_resume_may_change_where_the_numbers_are_computed(trained_run):
     assert proc.returncode == 0, proc.stderr
 
 
+def test_resuming_a_finished_run_says_so_and_touches_nothing(trained_run):
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in trained_run.iterdir()}
+    proc = run_cli("train", "--resume", str(trained_run))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"{trained_run} finished its 2 iterations (512 steps) already; nothing to resume\n"
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in trained_run.iterdir()} == before
+
+
 def test_the_update_worker_is_gone_from_the_command_line():
     proc = run_cli("train", "--help")
     assert proc.returncode == 0 and "--update-worker" not in proc.stdout
