@@ -24,6 +24,10 @@ DTYPES = ("float64", "float32")
 # Settings that choose where the numbers are computed, never which: the only ones
 # a resumed run may change (``train --resume RUN_DIR --async-envs``).
 HOW_TO_RUN = ("async_envs", "thread_envs", "reference_core")
+# Settings that do not make runs of one env different runs: the seed, where the
+# numbers are computed, where files go. Runs alike in every other setting are
+# seeds of one setting (report, plot and compare group them so).
+SAME_RUN = frozenset({"seed", "run_dir", "tensorboard", "checkpoint_every", *HOW_TO_RUN})
 # Fields of earlier versions that chose where numbers were computed, never which:
 # a saved config or sweep spec that names one still loads, without it.
 RETIRED = ("update_worker",)
@@ -92,6 +96,13 @@ class Config:
 def flag(name):
     """The command-line flag of a Config field: ``num_envs`` -> ``--num-envs``."""
     return "--" + name.replace("_", "-")
+
+
+def settings_text(assignment):
+    """Settings as text, ``field=value,field=value`` (booleans and None in lower
+    case, as ``--vary`` takes them), or ``base`` for none."""
+    return ",".join(f"{k}={str(v).lower() if isinstance(v, bool) or v is None else v}"
+                    for k, v in assignment.items()) or "base"
 
 
 def field_type(name):

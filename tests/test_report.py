@@ -17,9 +17,9 @@ def test_trailing_mean_curve_by_hand():
     np.testing.assert_array_equal(curve, [np.nan, 1.0, 2.0, 6.0, 6.0])
 
 
-def make_run(path, env_id, bootstrap, returns, eval_return=None, dtype=None):
+def make_run(path, env_id, bootstrap, returns, eval_return=None, dtype=None, **settings):
     path.mkdir(parents=True)
-    config = {"env_id": env_id, "bootstrap_truncation": bootstrap}
+    config = {"env_id": env_id, "bootstrap_truncation": bootstrap, **settings}
     if dtype is not None:  # configs written before --dtype existed have none
         config["dtype"] = dtype
     (path / "config.json").write_text(json.dumps(config))
@@ -51,16 +51,37 @@ def test_table_groups_seeds_and_truncation_settings(tmp_path):
     assert rows[4] == "| Hopper-v4 (no truncation bootstrap) | 1 | 7 +- 0 | n/a | 2.0 min | 1000 |"
 
 
+def test_runs_that_differ_in_any_setting_but_the_seed_are_not_seeds_of_one_row(tmp_path):
+    """A sweep's --vary learning_rate variants: a row each, labelled with the setting in
+    which they differ; the seed, the checkpoint interval and where the numbers were
+    computed do not make runs different."""
+    runs = [
+        make_run(tmp_path / "a", "Hopper-v4", True, [100.0] * 100, learning_rate=3e-4, seed=1),
+        make_run(tmp_path / "b", "Hopper-v4", True, [200.0] * 100, learning_rate=3e-4, seed=2, checkpoint_every=5,
+                 thread_envs=True),
+        make_run(tmp_path / "c", "Hopper-v4", True, [7.0] * 100, learning_rate=1e-3, seed=1),
+        make_run(tmp_path / "d", "Walker2d-v4", True, [5.0] * 100, learning_rate=1e-3, seed=1),
+    ]
+    runs.append(make_run(tmp_path / "e", "Walker2d-v4", True, [9.0] * 100, learning_rate=3e-3, seed=1))
+    rows = table([str(r) for r in runs]).splitlines()
+    # Noted: the settings in which an env's groups differ, where they are not the default.
+    assert rows[2:] == ["| Hopper-v4 | 2 | 150 +- 50 | n/a | 2.0 min | 1000 |",
+                        "| Hopper-v4 (learning_rate=0.001) | 1 | 7 +- 0 | n/a | 2.0 min | 1000 |",
+                        "| Walker2d-v4 (learning_rate=0.001) | 1 | 5 +- 0 | n/a | 2.0 min | 1000 |",
+                        "| Walker2d-v4 (learning_rate=0.003) | 1 | 9 +- 0 | n/a | 2.0 min | 1000 |"]
+
+
 def test_plot_writes_one_png_per_setting(tmp_path):
     pytest.importorskip("matplotlib")
     from ppo_ref.run.report import plot
 
     runs = [make_run(tmp_path / "a", "Hopper-v4", True, list(range(50))),
             make_run(tmp_path / "b", "Hopper-v4", False, list(range(50))),
-            make_run(tmp_path / "c", "Hopper-v4", True, list(range(50)), dtype="float32")]
+            make_run(tmp_path / "c", "Hopper-v4", True, list(range(50)), dtype="float32"),
+            make_run(tmp_path / "d", "Hopper-v4", False, list(range(50)), gamma=0.9)]
     paths = plot([str(r) for r in runs], str(tmp_path / "out"))
-    assert sorted(p.rsplit("/", 1)[1] for p in paths) == ["Hopper-v4-float32.png", "Hopper-v4-no-bootstrap.png",
-                                                          "Hopper-v4.png"]
+    assert sorted(p.rsplit("/", 1)[1] for p in paths) == ["Hopper-v4-float32.png", "Hopper-v4-no-bootstrap-gamma=0.9.png",
+                                                          "Hopper-v4-no-bootstrap.png", "Hopper-v4.png"]
     for p in paths:
         with open(p, "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"

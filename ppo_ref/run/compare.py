@@ -29,7 +29,7 @@ import zlib
 
 import numpy as np
 
-from ppo_ref.config import HOW_TO_RUN
+from ppo_ref.config import SAME_RUN
 from ppo_ref.errors import UserError
 from ppo_ref.run import layout, stats
 from ppo_ref.run.curves import LAST_EPISODES
@@ -41,9 +41,6 @@ MIN_RUNS = 3  # fewer runs in a group than this: a warning
 # interval (of 3 runs, about their range), which the output says.
 FEW_RUNS = 10
 RANDOM_EPISODES = 20  # episodes of the random policy behind a default reference
-# Settings that do not make runs of one env different runs: the seed, where the
-# numbers are computed, where files go.
-SAME_RUN = {"seed", "run_dir", "tensorboard", "checkpoint_every", *HOW_TO_RUN}
 
 
 class CompareError(UserError):

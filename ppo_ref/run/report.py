@@ -10,25 +10,37 @@ from collections import defaultdict
 
 import numpy as np
 
+from ppo_ref.config import SAME_RUN, Config, settings_text
 from ppo_ref.run.curves import LAST_EPISODES, pyplot, save_figure, trailing_mean_curve
 from ppo_ref.run.layout import eval_score, load_run
 
 
 def group_by_env(run_dirs):
-    """Runs grouped by (env id, truncation bootstrapping, dtype), the seeds of one
-    setting, sorted by env id with the default settings first."""
+    """Runs grouped by setting: runs alike in every setting but those of
+    config.SAME_RUN are the seeds of one setting. Returns ``[(label, stem, runs)]``
+    sorted by env id with the default settings first; ``runs`` holds ``(run_dir,
+    config, episodes, metrics)``. The label (and ``stem``, the name of its figure)
+    is the env id, noting truncation bootstrapping off, a dtype other than float64,
+    and, of the settings in which the env's groups differ, those not at their default."""
     groups = defaultdict(list)
     for d in run_dirs:
         config, episodes, metrics = load_run(d)
-        key = (config.env_id, config.bootstrap_truncation, config.dtype)
-        groups[key].append((d, config, episodes, metrics))
-    return sorted(groups.items(), key=lambda kv: (kv[0][0], not kv[0][1], kv[0][2] != "float64"))
-
-
-def _label(key):
-    env_id, bootstrap, dtype = key
-    notes = ([] if bootstrap else ["no truncation bootstrap"]) + ([] if dtype == "float64" else [dtype])
-    return env_id + (f" ({', '.join(notes)})" if notes else "")
+        setting = tuple((k, v) for k, v in config.to_dict().items() if k not in SAME_RUN)
+        groups[setting].append((d, config, episodes, metrics))
+    settings, default = [dict(s) for s in groups], Config().to_dict()
+    out = []
+    for setting, runs in groups.items():
+        s = dict(setting)
+        env = s["env_id"]
+        differ = {k: v for k, v in s.items() if k not in ("env_id", "bootstrap_truncation", "dtype")
+                  and v != default[k] and any(o["env_id"] == env and o[k] != v for o in settings)}
+        notes = (([] if s["bootstrap_truncation"] else ["no truncation bootstrap"])
+                 + ([] if s["dtype"] == "float64" else [s["dtype"]]) + ([settings_text(differ)] if differ else []))
+        label = env + (f" ({', '.join(notes)})" if notes else "")
+        stem = (env + ("" if s["bootstrap_truncation"] else "-no-bootstrap")
+                + ("" if s["dtype"] == "float64" else "-" + s["dtype"]) + (f"-{settings_text(differ)}" if differ else ""))
+        out.append(((env, not s["bootstrap_truncation"], s["dtype"] != "float64", label), label, stem, runs))
+    return [item[1:] for item in sorted(out, key=lambda item: item[0])]
 
 
 def plot(run_dirs, out_dir, points=100, seed=0):
@@ -38,7 +50,7 @@ def plot(run_dirs, out_dir, points=100, seed=0):
     plt = pyplot("ppo-ref plot")
     os.makedirs(out_dir, exist_ok=True)
     written = []
-    for key, runs in group_by_env(run_dirs):
+    for label, stem, runs in group_by_env(run_dirs):
         # From the first step at which every run has finished an episode, so
         # every point of the curve averages over all seeds.
         first = max(r[2][0]["global_step"] for r in runs)
@@ -46,9 +58,8 @@ def plot(run_dirs, out_dir, points=100, seed=0):
         grid = np.linspace(first, last, points)
         curves = np.array([trailing_mean_curve([e["global_step"] for e in r[2]], [e["return"] for e in r[2]], grid)
                            for r in runs])
-        path = os.path.join(out_dir, f"{key[0]}{'' if key[1] else '-no-bootstrap'}"
-                                     f"{'' if key[2] == 'float64' else '-' + key[2]}.png")
-        written.append(save_figure(plt, path, f"ppo_ref on {_label(key)}\nmean over {len(runs)} seeds, 95 % "
+        path = os.path.join(out_dir, f"{stem}.png")
+        written.append(save_figure(plt, path, f"ppo_ref on {label}\nmean over {len(runs)} seeds, 95 % "
                                               "bootstrap band", grid, [(curves, np.random.default_rng(seed), None)]))
     return written
 
@@ -59,14 +70,14 @@ def table(run_dirs):
     steps per second (medians over the runs' iterations)."""
     rows = ["| env | seeds | last-100-episode return | deterministic eval (10 ep.) | wall time | steps/s |",
             "|---|---|---|---|---|---|"]
-    for key, runs in group_by_env(run_dirs):
+    for label, _, runs in group_by_env(run_dirs):
         finals = [np.mean([e["return"] for e in r[2][-LAST_EPISODES:]]) for r in runs]
         evals = [eval_score(r[0]) for r in runs]
         evals = [e for e in evals if e is not None]
         walls = [r[3][-1]["wall_time"] for r in runs]
         sps = [np.median([m["steps_per_second"] for m in r[3]]) for r in runs]
         ev = f"{np.mean(evals):.0f} +- {np.std(evals):.0f}" if evals else "n/a"
-        rows.append(f"| {_label(key)} | {len(runs)} | {np.mean(finals):.0f} +- {np.std(finals):.0f} | {ev} | "
+        rows.append(f"| {label} | {len(runs)} | {np.mean(finals):.0f} +- {np.std(finals):.0f} | {ev} | "
                     f"{np.mean(walls) / 60:.1f} min | {np.mean(sps):.0f} |")
     return "\n".join(rows)
 

@@ -34,7 +34,7 @@ import tempfile
 import time
 
 from ppo_ref import numerics
-from ppo_ref.config import Config, field_type, validate
+from ppo_ref.config import Config, field_type, settings_text, validate
 from ppo_ref.errors import UserError, import_optional, os_error_text
 from ppo_ref.npzio import write_bytes_atomic
 from ppo_ref.run import checkpoint as ckpt
@@ -102,15 +102,6 @@ def parse_vary(items):
     return vary
 
 
-def _text(v):
-    return str(v).lower() if isinstance(v, bool) or v is None else str(v)
-
-
-def variant_name(assignment):
-    """The variant part of a run's name: ``base`` or ``field=value,field=value``."""
-    return ",".join(f"{k}={_text(v)}" for k, v in assignment.items()) or "base"
-
-
 def plan(env_ids, seeds, vary=None, base=None):
     """The runs of a sweep, ``[(name, Config)]``: every env x variant x seed."""
     vary = vary or {}
@@ -120,7 +111,7 @@ def plan(env_ids, seeds, vary=None, base=None):
         for values in itertools.product(*vary.values()):
             assignment = dict(zip(vary, values))
             for seed in seeds:
-                name = f"{env_id}__{variant_name(assignment)}__seed{seed}"
+                name = f"{env_id}__{settings_text(assignment)}__seed{seed}"
                 runs.append((name, Config.from_dict({**base, **assignment, "env_id": env_id, "seed": seed})))
     names = [n for n, _ in runs]
     if len(set(names)) != len(names):
