@@ -142,3 +142,27 @@ def test_a_run_without_a_finished_episode_or_iteration_says_which(tiny_run, tmp_
     (run / layout.METRICS_NAME).write_text(metrics[0] + "\n")
     with pytest.raises(RunDirError, match="has no finished iteration to report yet$"):
         layout.load_run(str(run))
+
+
+def test_a_row_being_written_is_left_out_and_a_broken_one_named(tiny_run, tmp_path, capsys):
+    """A reader may meet a CSV while training appends to it, or after a crash cut its
+    last row short: the row without its newline is left out. A broken row elsewhere
+    is one line naming it."""
+    run = copy_run(tiny_run, tmp_path / "run")
+    episodes = (run / layout.EPISODES_NAME).read_text()
+    whole = layout.read_csv(str(run / layout.EPISODES_NAME))
+    assert len(whole) >= 2
+    (run / layout.EPISODES_NAME).write_text(episodes + "1024,-3.25")  # a row still being written
+    assert layout.read_csv(str(run / layout.EPISODES_NAME)) == whole
+    metrics = (run / layout.METRICS_NAME).read_text()
+    (run / layout.METRICS_NAME).write_text(metrics[:-10])  # the last row cut short
+    assert len(layout.read_csv(str(run / layout.METRICS_NAME))) == len(metrics.splitlines()) - 2
+    lines = episodes.splitlines(keepends=True)
+    for broken in ("256,x,12\r\n", "256,1.5\r\n", "256,1.5,12,7\r\n"):
+        (run / layout.EPISODES_NAME).write_text("".join([lines[0], broken, *lines[1:]]))
+        with pytest.raises(SystemExit) as exit_:
+            main(["report", str(run)])
+        assert exit_.value.code == 2
+        err = capsys.readouterr().err
+        assert err == (f"ppo-ref: error: {run / layout.EPISODES_NAME}, line 2: not a row of 3 numbers "
+                       "(global_step,return,length)\n"), broken

@@ -66,9 +66,25 @@ class Run:
 
 
 def read_csv(path):
-    """Rows of a metrics or episodes CSV as dicts of floats."""
+    """Rows of a metrics or episodes CSV as dicts of floats (an empty field is NaN).
+    A last line without its newline is a row still being written, or cut short by a
+    crash, and is left out (as a resumed run drops it); any other row that is not a
+    full row of numbers is a RunDirError naming its line."""
     with open(path, newline="") as f:
-        return [{k: float(v) if v != "" else float("nan") for k, v in row.items()} for row in csv.DictReader(f)]
+        lines = f.read().splitlines(keepends=True)
+    if lines and not lines[-1].endswith(("\n", "\r")):
+        lines.pop()
+    reader = csv.DictReader(lines)
+    rows = []
+    for row in reader:
+        try:
+            if None in row or None in row.values():  # more fields than the header, or fewer
+                raise ValueError
+            rows.append({k: float(v) if v != "" else float("nan") for k, v in row.items()})
+        except ValueError:
+            raise RunDirError(f"{path}, line {reader.line_num}: not a row of {len(reader.fieldnames)} numbers "
+                              f"({','.join(reader.fieldnames)})") from None
+    return rows
 
 
 def read_config(run_dir):
