@@ -166,3 +166,23 @@ def test_a_row_being_written_is_left_out_and_a_broken_one_named(tiny_run, tmp_pa
         err = capsys.readouterr().err
         assert err == (f"ppo-ref: error: {run / layout.EPISODES_NAME}, line 2: not a row of 3 numbers "
                        "(global_step,return,length)\n"), broken
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ('{"env_id": ', "config.json is not readable JSON: Expecting value"),
+    ("\xff\xfe", "config.json is not readable JSON"),
+    ("[1, 2]", "config.json is not a ppo_ref run's config (a JSON object naming its env_id)"),
+    ('{"gamma": 0.9}', "config.json is not a ppo_ref run's config (a JSON object naming its env_id)"),
+    ('{"env_id": 5}', "config.json: --env-id (5) must be a non-empty environment id"),
+    ('{"env_id": "Hopper-v4", "gamma": "x"}', "config.json: --gamma ('x') must be in [0, 1]"),
+    ('{"env_id": "Hopper-v4", "num_envs": [1]}', "config.json: --num-envs ([1]) must be a positive integer"),
+])
+def test_a_config_json_that_is_not_a_runs_config_is_one_line(tiny_run, tmp_path, capsys, text, fragment):
+    run = copy_run(tiny_run, tmp_path / "run")
+    (run / layout.CONFIG_NAME).write_bytes(text.encode("latin-1"))
+    for command in (["report"], ["summary"], ["compare", "--vs", str(tiny_run)]):
+        with pytest.raises(SystemExit) as exit_:
+            main([command[0], str(run), *command[1:]])
+        assert exit_.value.code == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"{run / layout.CONFIG_NAME}" in err and fragment in err, (command, err)

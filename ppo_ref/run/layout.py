@@ -29,7 +29,7 @@ import re
 
 import numpy as np
 
-from ppo_ref.config import RETIRED, Config
+from ppo_ref.config import RETIRED, Config, ConfigError, validate
 from ppo_ref.errors import UserError
 from ppo_ref.run import tensorboard
 
@@ -92,13 +92,21 @@ def read_config(run_dir):
     written by an earlier ppo_ref lacks takes its default, and one it retired
     (config.RETIRED) is dropped."""
     path = os.path.join(run_dir, CONFIG_NAME)
-    with open(path) as f:
-        saved = json.load(f)
+    with open(path, "rb") as f:
+        try:
+            saved = json.load(f)
+        except ValueError as err:  # not JSON, or not UTF-8
+            raise RunDirError(f"{path} is not readable JSON: {err}") from None
+    if not isinstance(saved, dict) or "env_id" not in saved:
+        raise RunDirError(f"{path} is not a ppo_ref run's config (a JSON object naming its env_id)")
     fields = {f.name for f in dataclasses.fields(Config)}
     unknown = sorted(set(saved) - fields - {"versions", *RETIRED})
     if unknown:
         raise RunDirError(f"{path} holds {', '.join(unknown)}, which is not a setting of this ppo_ref")
-    return Config.from_dict({k: v for k, v in saved.items() if k != "versions"})
+    try:
+        return validate(Config.from_dict({k: v for k, v in saved.items() if k != "versions"}))
+    except ConfigError as err:
+        raise RunDirError(f"{path}: {err}") from None
 
 
 def load_run(run_dir):
