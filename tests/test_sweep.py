@@ -79,6 +79,28 @@ def test_an_address_without_a_cluster_is_one_line_before_anything_is_written(tmp
     assert not (tmp_path / "s").exists()
 
 
+@pytest.mark.parametrize("spec", ["{", "[]", '{"format": "ppo_ref-sweep", "runs": 5}', '{"format": "other"}'])
+def test_an_out_whose_sweep_json_is_not_a_sweeps_is_refused_and_kept(tmp_path, capsys, spec):
+    out = tmp_path / "s"
+    out.mkdir()
+    (out / "sweep.json").write_text(spec)
+    with pytest.raises(SystemExit) as exit_:
+        main(["sweep", "--env-id", "Pendulum-v1", "--out", str(out), *TINY])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{out / 'sweep.json'} is not a ppo_ref sweep's spec" in err, err
+    assert (out / "sweep.json").read_text() == spec and os.listdir(out) == ["sweep.json"]
+
+
+def test_an_out_that_is_a_run_directory_is_refused(tmp_path, capsys):
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(SystemExit) as exit_:
+        main(["sweep", "--env-id", "Pendulum-v1", "--out", str(tmp_path), *TINY])
+    assert exit_.value.code == 2
+    assert f"--out {tmp_path} is a run directory" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == ["config.json"]
+
+
 def test_sweep_without_ray_says_how_to_install_it(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(SystemExit) as exit_:

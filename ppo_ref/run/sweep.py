@@ -39,7 +39,7 @@ from ppo_ref.errors import UserError, import_optional, os_error_text
 from ppo_ref.npzio import write_bytes_atomic
 from ppo_ref.run import checkpoint as ckpt
 from ppo_ref.run.checkpoint import CheckpointError
-from ppo_ref.run.layout import CHECKPOINT_NAME
+from ppo_ref.run.layout import CHECKPOINT_NAME, CONFIG_NAME
 
 SPEC_NAME = "sweep.json"
 SPEC_FORMAT = "ppo_ref-sweep"
@@ -234,15 +234,34 @@ def one_line(err):
     return " ".join(text.split())
 
 
-def write_spec(out, env_ids, seeds, vary, base, runs):
-    """``OUT/sweep.json``: the grid, the runs (those of earlier sweeps into OUT too) and the versions."""
+def earlier_runs(out):
+    """The runs named in ``OUT/sweep.json`` by earlier sweeps into ``out`` ([] when
+    there is none). Refuses an ``out`` that is a run directory, and a sweep.json that
+    is not a ppo_ref sweep's (it would be replaced)."""
+    if os.path.isfile(os.path.join(out, CONFIG_NAME)):
+        raise SweepError(f"--out {out} is a run directory; sweep into a folder of its own")
+    path = os.path.join(out, SPEC_NAME)
+    if not os.path.isfile(path):
+        return []
+    try:
+        with open(path, "rb") as f:
+            spec = json.load(f)
+    except ValueError:
+        spec = None
+    runs = spec.get("runs") if isinstance(spec, dict) and spec.get("format") == SPEC_FORMAT else None
+    if not (isinstance(runs, list) and all(isinstance(n, str) for n in runs)):
+        raise SweepError(f"{path} is not a ppo_ref sweep's spec (JSON with \"format\": \"{SPEC_FORMAT}\" and "
+                         "its runs); sweep into another --out")
+    return runs
+
+
+def write_spec(out, env_ids, seeds, vary, base, runs, earlier=()):
+    """``OUT/sweep.json``: the grid, the runs (``earlier``, those of earlier sweeps
+    into OUT, first) and the versions."""
     import ray
 
     path = os.path.join(out, SPEC_NAME)
-    names = []
-    if os.path.isfile(path):
-        with open(path) as f:
-            names = [n for n in json.load(f).get("runs", [])]
+    names = list(earlier)
     names += [n for n, _ in runs if n not in names]
     spec = {
         "format": SPEC_FORMAT,
@@ -280,10 +299,11 @@ def sweep(env_ids, seeds, out, vary=None, base=None, address=None, max_concurren
     if files not in ("shared", "return"):
         raise SweepError(f"--files ({files!r}) must be shared or return")
     runs = plan(env_ids, seeds, vary, base)
+    earlier = earlier_runs(out)
     if address is not None and not ray.is_initialized():
         check_address(address)
     os.makedirs(out, exist_ok=True)
-    write_spec(out, env_ids, seeds, vary, base, runs)
+    write_spec(out, env_ids, seeds, vary, base, runs, earlier)
 
     status, todo = {}, []
     for name, cfg in runs:
