@@ -221,6 +221,9 @@ def main(argv=None):
         parser.exit(2, f"ppo-ref: error: {err}\n")
     except OSError as err:  # a file that cannot be read or written, or a run directory already in use
         parser.exit(2, f"ppo-ref: error: {os_error_text(err)}\n")
+    except KeyboardInterrupt:  # Ctrl-C outside training, which stops at a checkpoint by itself
+        print("ppo-ref: interrupted", file=sys.stderr)
+        return 130
 
 
 def _train(args):

@@ -95,3 +95,12 @@ def test_the_cli_prints_a_failed_rename_with_both_files(tmp_path, monkeypatch, c
     assert exit_.value.code == 2
     assert capsys.readouterr().err == (f"ppo-ref: error: No such file or directory: {tmp_path / 'absent'} -> "
                                        f"{tmp_path / 'target'}\n")
+
+
+def test_ctrl_c_outside_training_is_one_line_and_exit_code_130(monkeypatch, capsys):
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("ppo_ref.cli._report", interrupted)
+    assert main(["report", "."]) == 130
+    assert capsys.readouterr().err == "ppo-ref: interrupted\n"
