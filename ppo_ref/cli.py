@@ -301,7 +301,8 @@ def _summary(args):
     last = np.array([e["return"] for e in episodes[-args.last:]])
     rand = random_policy_returns(env_id, args.last)
     steps = int(episodes[-1]["global_step"])
-    print(f"{env_id} after {steps} steps: mean return of the last {len(last)} training episodes {last.mean():.1f}")
+    print(f"{env_id} after {steps} steps: mean return of the last {len(last)} training "
+          f"{'episode' if len(last) == 1 else 'episodes'} {last.mean():.1f}")
     print(f"{env_id} random policy, mean return over {len(rand)} episodes: {rand.mean():.1f}")
     return 0
 
