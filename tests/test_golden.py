@@ -26,7 +26,7 @@ from ppo_ref.core.losses import ADV_EPS
 from ppo_ref.core.optim import global_grad_norm
 from ppo_ref.port import golden
 from ppo_ref.port.cases import CASES as GOLDEN_CASES, LOSS_CONFIG, LOSS_OPTION_MEANINGS
-from ppo_ref.port.format import FORMAT_VERSION, INDEX_NAME, load_case, read_index
+from ppo_ref.port.format import FORMAT_VERSION, INDEX_NAME, GoldenError, load_case, read_index
 from ppo_ref.testing import FLOAT64_RTOL, rel_error
 
 from conftest import GOLDEN_DIR
@@ -167,6 +167,20 @@ def test_generation_is_byte_deterministic(tmp_path):
     assert list(a) == list(b) == sorted(read_tree(GOLDEN_DIR))
     for name in a:
         assert a[name] == b[name], f"{name} differs between two generations"
+
+
+@pytest.mark.parametrize("text", ['{"name": "another project"}', "not json"])
+def test_a_folder_whose_index_json_is_not_a_golden_index_is_refused_and_kept(tmp_path, text):
+    (tmp_path / INDEX_NAME).write_text(text)
+    with pytest.raises(GoldenError, match="is not a ppo_ref golden index, and writing the vectors would replace it"):
+        golden.generate(tmp_path)
+    assert os.listdir(tmp_path) == [INDEX_NAME] and (tmp_path / INDEX_NAME).read_text() == text
+
+
+def test_an_index_of_golden_vectors_of_another_version_is_replaced(tmp_path):
+    (tmp_path / INDEX_NAME).write_text('{"format": "ppo_ref-golden", "format_version": 1}')
+    golden.generate(tmp_path)
+    assert read_index(tmp_path)["format_version"] == FORMAT_VERSION
 
 
 def test_vectors_load_without_pickle_and_hold_only_plain_dtypes(index):

@@ -80,7 +80,8 @@ def test_plot_writes_one_png_per_setting(tmp_path):
             make_run(tmp_path / "c", "Hopper-v4", True, list(range(50)), dtype="float32"),
             make_run(tmp_path / "d", "Hopper-v4", False, list(range(50)), gamma=0.9)]
     paths = plot([str(r) for r in runs], str(tmp_path / "out"))
-    assert sorted(p.rsplit("/", 1)[1] for p in paths) == ["Hopper-v4-float32.png", "Hopper-v4-no-bootstrap-gamma=0.9.png",
+    assert sorted(p.rsplit("/", 1)[1] for p in paths) == ["Hopper-v4-float32.png",
+                                                          "Hopper-v4-no-bootstrap-gamma=0.9.png",
                                                           "Hopper-v4-no-bootstrap.png", "Hopper-v4.png"]
     for p in paths:
         with open(p, "rb") as f:

@@ -9,6 +9,7 @@ drawn from numpy Generators with a fixed seed per case and stored with the
 outputs, so a port never needs numpy's random streams.
 """
 
+import json
 import os
 
 import numpy as np
@@ -16,7 +17,8 @@ import numpy as np
 from ppo_ref import __version__
 from ppo_ref.npzio import write_bytes_atomic
 from ppo_ref.port.cases import ACT_DIM, CASES, OBS_DIM
-from ppo_ref.port.format import FORMAT, FORMAT_VERSION, INDEX_NAME, dtype_name, index_bytes, npz_bytes, sha256
+from ppo_ref.port.format import (FORMAT, FORMAT_VERSION, INDEX_NAME, GoldenError, dtype_name, index_bytes, npz_bytes,
+                                 sha256)
 from ppo_ref.core.agent import grad_norm_order, init_params
 from ppo_ref.core.losses import ADV_EPS
 from ppo_ref.core.optim import ADAM_BETA1, ADAM_BETA2, ADAM_EPS, GRAD_NORM_EPS
@@ -81,7 +83,9 @@ def build_case(case):
 def generate(out_dir):
     """Write every case's ``.npz`` and ``index.json`` to ``out_dir`` (created if
     missing), each file atomically; returns the index. Running it twice writes
-    the same bytes."""
+    the same bytes. Refuses an ``out_dir`` whose index.json is not a golden index
+    (of any format version), which it would replace."""
+    _check_replaceable(os.path.join(out_dir, INDEX_NAME))
     os.makedirs(out_dir, exist_ok=True)
     cases = []
     for case in CASES:
@@ -94,3 +98,16 @@ def generate(out_dir):
              "conventions": CONVENTIONS, "cases": cases}
     write_bytes_atomic(os.path.join(out_dir, INDEX_NAME), index_bytes(index))
     return index
+
+
+def _check_replaceable(index_path):
+    if not os.path.isfile(index_path):
+        return
+    try:
+        with open(index_path, "rb") as f:
+            index = json.load(f)
+    except ValueError:
+        index = None
+    if not isinstance(index, dict) or index.get("format") != FORMAT:
+        raise GoldenError(f"{index_path} is not a ppo_ref golden index, and writing the vectors would replace it; "
+                          "write them into a folder of their own")

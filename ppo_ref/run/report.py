@@ -38,7 +38,8 @@ def group_by_env(run_dirs):
                  + ([] if s["dtype"] == "float64" else [s["dtype"]]) + ([settings_text(differ)] if differ else []))
         label = env + (f" ({', '.join(notes)})" if notes else "")
         stem = (env + ("" if s["bootstrap_truncation"] else "-no-bootstrap")
-                + ("" if s["dtype"] == "float64" else "-" + s["dtype"]) + (f"-{settings_text(differ)}" if differ else ""))
+                + ("" if s["dtype"] == "float64" else "-" + s["dtype"])
+                + (f"-{settings_text(differ)}" if differ else ""))
         out.append(((env, not s["bootstrap_truncation"], s["dtype"] != "float64", label), label, stem, runs))
     return [item[1:] for item in sorted(out, key=lambda item: item[0])]
 
