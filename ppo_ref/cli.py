@@ -221,6 +221,8 @@ def main(argv=None):
         parser.exit(2, f"ppo-ref: error: {err}\n")
     except OSError as err:  # a file that cannot be read or written, or a run directory already in use
         parser.exit(2, f"ppo-ref: error: {os_error_text(err)}\n")
+    except MemoryError as err:  # numpy's names the size and shape it could not allocate
+        parser.exit(2, f"ppo-ref: error: out of memory: {err or type(err).__name__}\n")
     except KeyboardInterrupt:  # Ctrl-C outside training, which stops at a checkpoint by itself
         print("ppo-ref: interrupted", file=sys.stderr)
         return 130

@@ -104,3 +104,14 @@ def test_ctrl_c_outside_training_is_one_line_and_exit_code_130(monkeypatch, caps
     monkeypatch.setattr("ppo_ref.cli._report", interrupted)
     assert main(["report", "."]) == 130
     assert capsys.readouterr().err == "ppo-ref: interrupted\n"
+
+
+@pytest.mark.env
+def test_running_out_of_memory_is_one_line_naming_the_size(tmp_path, capsys):
+    """A rollout buffer larger than the machine: numpy's message, on one line."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--env-id", "Pendulum-v1", "--num-steps", str(10**13), "--num-minibatches", "1",
+              "--total-timesteps", str(10**13), "--run-dir", str(tmp_path / "run"), "--no-progress"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ppo-ref: error: out of memory: Unable to allocate ") and err.count("\n") == 1, err
