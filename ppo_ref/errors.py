@@ -21,15 +21,15 @@ class MissingPackageError(UserError):
 
 def os_error_text(err):
     """An OSError as one line: its reason and the file (or both files of a failed
-    rename or link), or its own text where it names no file. Where a folder could
-    not be made (or a file created in one) because a file stands in its place or in
-    a parent's, the line names that file."""
+    rename or link), or its own text where it names no file. Where a file stands
+    where the path, or one of its parents, should be a folder, the line names that
+    file."""
     if not err.filename:
         return str(err)
     if err.errno in (errno.EEXIST, errno.ENOTDIR) and not err.filename2:
         blocker = _file_in_the_way(os.fspath(err.filename))
         if blocker is not None:
-            asked = "" if blocker == os.fspath(err.filename) else f"cannot create {err.filename}: "
+            asked = "" if blocker == os.fspath(err.filename) else f"{err.filename}: "
             return f"{asked}{blocker} is a file, not a folder"
     files = f"{err.filename} -> {err.filename2}" if err.filename2 else err.filename
     return f"{err.strerror or err}: {files}"

@@ -74,10 +74,10 @@ def test_a_file_where_a_folder_should_be_is_named(tmp_path):
     assert os_error_text(itself.value) == f"{blocker} is a file, not a folder"
     with pytest.raises(OSError) as parent:
         os.makedirs(blocker / "run" / "deeper", exist_ok=True)
-    assert os_error_text(parent.value) == f"cannot create {blocker / 'run'}: {blocker} is a file, not a folder"
+    assert os_error_text(parent.value) == f"{blocker / 'run'}: {blocker} is a file, not a folder"
     with pytest.raises(OSError) as inside:
         open(blocker / "agent.npz", "wb")
-    assert os_error_text(inside.value) == f"cannot create {blocker / 'agent.npz'}: {blocker} is a file, not a folder"
+    assert os_error_text(inside.value) == f"{blocker / 'agent.npz'}: {blocker} is a file, not a folder"
     # A folder made twice is not "a file, not a folder".
     os.mkdir(tmp_path / "folder")
     with pytest.raises(OSError) as taken:
