@@ -26,7 +26,7 @@ from ppo_ref.fast import FAST
 from ppo_ref.finite import NonFiniteError
 from ppo_ref.rollout import collect_rollout
 from ppo_ref.run import checkpoint as ckpt
-from ppo_ref.run.rundir import open_run, restore_envs
+from ppo_ref.run.rundir import claim_run_dir, open_run, restore_envs
 from ppo_ref.run.runlog import RunLog
 from ppo_ref.run.signals import StopRequested
 from ppo_ref.run.tensorboard import check_available as check_tensorboard
@@ -69,6 +69,8 @@ def train(cfg=None, resume=None, progress=None, log=print, callback=None, stopwa
                 state = init_state(cfg, envs)
             else:
                 restore_envs(cfg, envs, state, sim_states, log)
+            if cfg.run_dir is None:
+                cfg.run_dir = claim_run_dir(cfg)
             runlog = RunLog(cfg.run_dir, {**cfg.to_dict(), "versions": ckpt.run_record()},
                             None if resume is None else state.global_step, tensorboard=cfg.tensorboard)
             with closing(runlog), StopRequested() as stop:

@@ -1,6 +1,7 @@
 """Starting or resuming a run in its run directory."""
 
 import dataclasses
+import itertools
 import os
 import time
 
@@ -13,8 +14,19 @@ from ppo_ref.envs.simstate import set_sim_states
 from ppo_ref.run import checkpoint as ckpt
 
 
-def default_run_dir(cfg):
-    return f"runs/{cfg.env_id}__{cfg.seed}__{time.strftime('%Y%m%d-%H%M%S')}"
+def claim_run_dir(cfg):
+    """Make and return a new run's default directory, runs/ENV_ID__SEED__TIMESTAMP,
+    with -2, -3, ... appended when another run took the name in the same second
+    (``os.mkdir`` claims it: two runs started together get two directories)."""
+    base = f"runs/{cfg.env_id}__{cfg.seed}__{time.strftime('%Y%m%d-%H%M%S')}"
+    os.makedirs(os.path.dirname(base), exist_ok=True)
+    for k in itertools.count(1):
+        path = base if k == 1 else f"{base}-{k}"
+        try:
+            os.mkdir(path)
+            return path
+        except FileExistsError:
+            continue
 
 
 # The library versions whose change changes numbers (Python's does not: SPEC 8.2).
@@ -53,7 +65,8 @@ def open_run(cfg, resume, how=None, log=print):
     """``(cfg, state, sim_states)`` to continue the run in ``resume`` (a run directory
     or checkpoint) with its saved config, but for the settings in ``how`` (only
     config.HOW_TO_RUN fields: :func:`check_resume_settings`), or ``(cfg, None, None)``
-    for a new run of ``cfg``, whose run directory must not hold a run already. ``cfg.run_dir`` is set either way.
+    for a new run of ``cfg``, whose run directory must not hold a run already (a new
+    run without one gets :func:`claim_run_dir`'s once its envs are made).
     Resuming with other library versions or numerics than the checkpoint's says so
     through ``log`` and goes on."""
     if resume is not None:
@@ -70,9 +83,7 @@ def open_run(cfg, resume, how=None, log=print):
             cfg = validate(dataclasses.replace(cfg, **how))
         return cfg, state, sim_states
     cfg = validate(dataclasses.replace(cfg))
-    if cfg.run_dir is None:
-        cfg.run_dir = default_run_dir(cfg)
-    if os.path.exists(os.path.join(cfg.run_dir, ckpt.CHECKPOINT_NAME)):
+    if cfg.run_dir is not None and os.path.exists(os.path.join(cfg.run_dir, ckpt.CHECKPOINT_NAME)):
         raise FileExistsError(f"--run-dir {cfg.run_dir} already holds a run; continue it with "
                               f"--resume {cfg.run_dir} or choose another")
     return cfg, None, None

@@ -12,9 +12,14 @@ import io
 import json
 import os
 
+try:
+    import fcntl
+except ImportError:  # not a POSIX system: no lock
+    fcntl = None
+
 from ppo_ref.npzio import write_bytes_atomic
 from ppo_ref.run.layout import (CHECKPOINT_NAME, CONFIG_NAME, EPISODES_FIELDS, EPISODES_NAME, METRICS_FIELDS,
-                                METRICS_NAME)
+                                METRICS_NAME, RunDirError)
 from ppo_ref.run.tensorboard import EventLog
 
 
@@ -22,21 +27,33 @@ class RunLog:
     def __init__(self, run_dir, config_dict, resume_step=None, tensorboard=False):
         """Open ``run_dir`` for a new run (``resume_step=None``) or to continue one
         whose checkpoint is at ``resume_step`` global steps; ``tensorboard``: also
-        write the rows as TensorBoard scalars (tensorboard.py)."""
+        write the rows as TensorBoard scalars (tensorboard.py). While it is open,
+        the run directory is locked (an exclusive ``flock`` of its config.json): a
+        second training process in the same directory is refused before it changes
+        any file."""
         self.run_dir = run_dir
         self._tb = None
+        self._files = {}
+        os.makedirs(run_dir, exist_ok=True)
+        self._config = _lock(run_dir)
+        try:
+            self._open(config_dict, resume_step, tensorboard)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, config_dict, resume_step, tensorboard):
+        run_dir = self.run_dir
         if tensorboard:
             self._tb = EventLog(run_dir, resume_step)
-        os.makedirs(run_dir, exist_ok=True)
         self.checkpoint_path = os.path.join(run_dir, CHECKPOINT_NAME)
         for name in (CHECKPOINT_NAME, METRICS_NAME, EPISODES_NAME):
             for stale in glob.glob(glob.escape(os.path.join(run_dir, name)) + ".tmp-*"):
                 os.remove(stale)  # left by a process killed while writing the file atomically
         if resume_step is None:
-            with open(os.path.join(run_dir, CONFIG_NAME), "w") as f:
-                json.dump(config_dict, f, indent=2)
-                f.write("\n")
-        self._files = {}
+            self._config.truncate(0)
+            self._config.write(json.dumps(config_dict, indent=2) + "\n")
+            self._config.flush()
         self._writers = {}
         for name, file_name, fields in (("metrics", METRICS_NAME, METRICS_FIELDS),
                                         ("episodes", EPISODES_NAME, EPISODES_FIELDS)):
@@ -67,6 +84,21 @@ class RunLog:
             f.close()
         if self._tb is not None:
             self._tb.close()
+        self._config.close()  # and with it the lock
+
+
+def _lock(run_dir):
+    """config.json of ``run_dir``, opened for appending (nothing is truncated yet) and
+    locked; a RunDirError when another process holds the lock."""
+    f = open(os.path.join(run_dir, CONFIG_NAME), "a")
+    if fcntl is not None:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.close()
+            raise RunDirError(f"{run_dir} is in use by another training process; wait for it to end or choose "
+                              "another --run-dir") from None
+    return f
 
 
 def _fmt(v):
