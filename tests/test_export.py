@@ -3,6 +3,7 @@ Agent state dict, checked by running the exported arrays the way PyTorch does
 (``x @ weight.T + bias``) in numpy, with no torch installed: the exported policy
 chooses ``ppo-ref eval``'s actions on the same observations."""
 
+import os
 import pathlib
 import re
 
@@ -183,6 +184,13 @@ def test_cli_refuses_to_overwrite_unless_forced(run_dir, tmp_path, capsys):
     assert out.read_bytes() == b"a file of the user's"
     assert main(["export-torch", "--force", str(run_dir), str(out)]) == 0
     assert list(load(out)) == list(export_torch(run_dir, tmp_path / "again.npz"))
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export-torch", "--force", str(run_dir), str(folder)])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == f"ppo-ref: error: {folder} is a folder; name the .npz file to write\n"
+    assert os.listdir(folder) == []
 
 
 def test_cli_refuses_a_non_checkpoint_and_writes_nothing(tmp_path, capsys):

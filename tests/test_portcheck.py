@@ -114,7 +114,9 @@ def test_damaged_vectors_and_unreadable_outputs_are_errors_not_mismatches(tmp_pa
     with pytest.raises(GoldenError, match="gaussian.npz does not match its sha256"):
         check_port(vectors, path)
     code, _, err = check_port_cli(GOLDEN_DIR, tmp_path / "missing.npz")
-    assert code == 2 and err.count("\n") == 1 and "missing.npz" in err
+    assert code == 2 and err.count("\n") == 1 and f"{tmp_path / 'missing.npz'}: no such file" in err
+    code, _, err = check_port_cli(GOLDEN_DIR, tmp_path)
+    assert code == 2 and err == f"ppo-ref: error: no port outputs at {tmp_path}: not a file\n"
 
 
 def test_report_checks_every_tensor_and_names_the_earliest_failure(tmp_path, check_port_cli, golden_outputs):

@@ -308,7 +308,8 @@ def _load_outputs(path, index):
     lists would take as 8-byte numbers (keys the index does not list count too).
     A listed key of another shape is left to :func:`compare` to report."""
     if not os.path.isfile(path):
-        raise GoldenError(f"no port outputs at {path}: no such file")
+        raise GoldenError(f"no port outputs at {path}: "
+                          + ("not a file" if os.path.exists(path) else "no such file"))
     if not zipfile.is_zipfile(path):
         raise GoldenError(f"{path} is not an .npz (zip) file")
     budget = sum(math.prod(a["shape"]) * 8 for case in index["cases"] for a in case["arrays"]

@@ -76,6 +76,8 @@ def export_torch(checkpoint, out_path, force=False):
     """Write the CleanRL state dict and obs statistics of a checkpoint (or run
     directory) to ``out_path``; returns the arrays written. An existing
     ``out_path`` is left untouched (FileExistsError) unless ``force``."""
+    if os.path.isdir(out_path):
+        raise IsADirectoryError(f"{out_path} is a folder; name the .npz file to write")
     if not force and os.path.lexists(out_path):
         raise FileExistsError(f"{out_path} already exists; pass --force to overwrite it")
     _, params, obs_rms = ckpt.load_policy(checkpoint)
