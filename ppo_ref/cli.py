@@ -73,10 +73,10 @@ def build_parser():
                     help="also write every step's raw and normalised observation, policy mean, noise and action "
                          "sent to the env, to check a port's policy per observation (docs/porting.md §2)")
     ev.add_argument("--video", metavar="OUT.mp4", default=None,
-                    help="render the episodes into this MP4 file (a GIF if the name ends in .gif), headless "
-                         "through EGL or OSMesa")
+                    help="render the episodes into this new MP4 file (a GIF if the name ends in .gif), "
+                         "headless through EGL or OSMesa")
     ev.add_argument("--gif", metavar="OUT.gif", default=None,
-                    help="render the episodes into this GIF (about 25 frames per second, for READMEs)")
+                    help="render the episodes into this new GIF (about 25 frames per second, for READMEs)")
     ev.add_argument("--width", type=int, default=320, help="video frame width (default: 320)")
     ev.add_argument("--height", type=int, default=240, help="video frame height (default: 240)")
     ev.add_argument("--max-steps", type=int, default=None, metavar="N",
