@@ -121,7 +121,8 @@ def test_a_reference_named_with_its_version_applies_across_versions(tmp_path):
 
 def test_a_reference_with_one_env_compared_is_said_to_be_unused(tmp_path):
     a = csv_group(tmp_path / "a", "Hopper-v4", 1000.0, seeds=3)
-    c = compare([a], [a], references={"Hopper-v4": (0.0, 2000.0)}, resamples=500)
+    b = shutil.copytree(a, tmp_path / "b")
+    c = compare([a], [b], references={"Hopper-v4": (0.0, 2000.0)}, resamples=500)
     assert c.aggregate is None
     assert "--reference normalises scores across envs; with one env compared it is not used" in c.warnings
 
@@ -172,6 +173,7 @@ def refusals(tmp_path, tb_run):
         config = json.loads((other / name / "config.json").read_text())
         (other / name / "config.json").write_text(json.dumps({**config, "bootstrap_truncation": bootstrap}))
     ok = tmp_path / "ok"
+    ok_copy = shutil.copytree(ok, tmp_path / "ok_copy")
     return {
         "a directory holding no run": ([tmp_path / "empty", "--vs", ok], f"{tmp_path / 'empty'} holds no run"),
         "no such path": ([tmp_path / "nope", "--vs", ok], "no such file or directory"),
@@ -188,7 +190,9 @@ def refusals(tmp_path, tb_run):
         "too few resamples": ([ok, "--vs", ok, "--resamples", "10"], "--resamples (10) must be at least 100"),
         "a negative seed": ([ok, "--vs", ok, "--seed", "-1"], "--seed (-1) must be a non-negative integer"),
         "one name for both groups": ([ok, "--vs", ok, "--names", "port", "port"], "two different names"),
-        "a reference of an env not compared": ([ok, "--vs", ok, "--reference", "Walker2d-v4=1,2"],
+        "a run in both groups": ([ok, "--vs", tmp_path / "ok" / "Hopper-v4" / "seed1.csv"],
+                                 f"{tmp_path / 'ok' / 'Hopper-v4' / 'seed1.csv'} is in both groups"),
+        "a reference of an env not compared": ([ok, "--vs", ok_copy, "--reference", "Walker2d-v4=1,2"],
                                                "--reference names Walker2d-v4, which is not an env both groups ran"),
     }
 

@@ -186,3 +186,12 @@ def test_a_config_json_that_is_not_a_runs_config_is_one_line(tiny_run, tmp_path,
         assert exit_.value.code == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and f"{run / layout.CONFIG_NAME}" in err and fragment in err, (command, err)
+
+
+def test_a_run_reached_through_two_paths_is_found_once(tiny_run, tmp_path, monkeypatch):
+    folder = tmp_path / "runs"
+    one, two = copy_run(tiny_run, folder / "seed1"), copy_run(tiny_run, folder / "seed2")
+    os.symlink(folder, tmp_path / "link")
+    monkeypatch.chdir(tmp_path)
+    paths = [folder, "./runs/seed1", two, tmp_path / "link" / "seed2", "link"]
+    assert [r.path for r in find_runs(paths)] == [str(one), str(two)]

@@ -25,6 +25,7 @@ it estimates, so the same inputs give the same output, whatever else is compared
 """
 
 import dataclasses
+import os
 import zlib
 
 import numpy as np
@@ -172,6 +173,11 @@ def compare(paths_a, paths_b, names=("A", "B"), score="last-100", references=Non
     if len(names) != 2 or names[0] == names[1]:
         raise CompareError(f"--names ({' '.join(names)}) must be two different names")
     groups = (score_runs(paths_a, score, across_versions), score_runs(paths_b, score, across_versions))
+    in_a = {os.path.realpath(r.run.path): r.run.path for g in groups[0].values() for r in g}
+    shared = [in_a[p] for p in (os.path.realpath(r.run.path) for g in groups[1].values() for r in g) if p in in_a]
+    if shared:
+        more = f" (and {len(shared) - 1} more runs)" if len(shared) > 1 else ""
+        raise CompareError(f"{shared[0]} is in both groups{more}; a run belongs to one of them")
     envs = sorted(set(groups[0]) & set(groups[1]))
     if not envs:
         raise CompareError(f"the groups share no env: {names[0]} has {', '.join(sorted(groups[0]))}; "

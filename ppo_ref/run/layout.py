@@ -230,8 +230,10 @@ def _walk(path):
 def find_runs(paths, foreign=False):
     """The runs in ``paths``, each path's in natural order: ppo_ref run directories,
     and with ``foreign`` also other implementations' event files and CSVs. A path
-    that holds none is refused, naming it."""
-    runs = []
+    that holds none is refused, naming it. A run reached through two paths (a run
+    directory named beside the folder that holds it, ``./x`` and ``x``) is found
+    once, by the first."""
+    runs, seen = [], set()
     for path in paths:
         path = os.fspath(path)
         if not os.path.exists(path):
@@ -244,5 +246,8 @@ def find_runs(paths, foreign=False):
                                   f"file or CSV with the columns {','.join(CSV_COLUMNS)} in it or below it")
             other = " (it holds runs of another implementation, which ppo-ref compare reads)" if found else ""
             raise RunDirError(f"{path} holds no ppo_ref run directory: no {CONFIG_NAME} in it or below it{other}")
-        runs += [r for r in wanted if r not in runs]
+        for run in wanted:
+            if os.path.realpath(run.path) not in seen:
+                seen.add(os.path.realpath(run.path))
+                runs.append(run)
     return runs
