@@ -174,6 +174,9 @@ def refusals(tmp_path, tb_run):
         (other / name / "config.json").write_text(json.dumps({**config, "bootstrap_truncation": bootstrap}))
     ok = tmp_path / "ok"
     ok_copy = shutil.copytree(ok, tmp_path / "ok_copy")
+    two_copies = tmp_path / "two_copies"
+    for name in ("a", "b"):
+        shutil.copytree(tb_run, two_copies / name, ignore=shutil.ignore_patterns("checkpoint.npz", "events.*"))
     return {
         "a directory holding no run": ([tmp_path / "empty", "--vs", ok], f"{tmp_path / 'empty'} holds no run"),
         "no such path": ([tmp_path / "nope", "--vs", ok], "no such file or directory"),
@@ -190,6 +193,8 @@ def refusals(tmp_path, tb_run):
         "too few resamples": ([ok, "--vs", ok, "--resamples", "10"], "--resamples (10) must be at least 100"),
         "a negative seed": ([ok, "--vs", ok, "--seed", "-1"], "--seed (-1) must be a non-negative integer"),
         "one name for both groups": ([ok, "--vs", ok, "--names", "port", "port"], "two different names"),
+        "one run twice in a group": ([two_copies, "--vs", ok],
+                                     "are one run twice (Hopper-v5, seed 1, the same setting)"),
         "a run in both groups": ([ok, "--vs", tmp_path / "ok" / "Hopper-v4" / "seed1.csv"],
                                  f"{tmp_path / 'ok' / 'Hopper-v4' / 'seed1.csv'} is in both groups"),
         "a reference of an env not compared": ([ok, "--vs", ok_copy, "--reference", "Walker2d-v4=1,2"],
@@ -219,9 +224,9 @@ def test_without_an_extra_one_line_says_what_to_install(tb_run, tmp_path, monkey
 def test_the_score_can_be_the_kept_deterministic_evaluation(tmp_path):
     from test_report import make_run
 
-    a = [make_run(tmp_path / "a" / f"seed{s}", "Hopper-v4", True, [1.0] * 5, eval_return=e)
+    a = [make_run(tmp_path / "a" / f"seed{s}", "Hopper-v4", True, [1.0] * 5, eval_return=e, seed=s)
          for s, e in ((1, 300.0), (2, 500.0))]
-    b = [make_run(tmp_path / "b" / f"seed{s}", "Hopper-v4", True, [1.0] * 5, eval_return=e)
+    b = [make_run(tmp_path / "b" / f"seed{s}", "Hopper-v4", True, [1.0] * 5, eval_return=e, seed=s)
          for s, e in ((1, 100.0), (2, 200.0))]
     c = compare(a, b, score="eval", resamples=500)
     assert [r.score for g in c.envs[0].runs for r in g] == [300.0, 500.0, 100.0, 200.0]
