@@ -63,7 +63,11 @@ def test_train_into_a_run_directory_in_use_is_one_line(tmp_path, capsys):
     from ppo_ref.cli import main
     from ppo_ref.run.runlog import RunLog
 
-    busy = RunLog(str(tmp_path), {"env_id": "Pendulum-v1"})
+    from ppo_ref.config import Config
+
+    # The same command, started twice: the second finds the first's lock.
+    busy = RunLog(str(tmp_path), Config(env_id="Pendulum-v1", total_timesteps=64, num_steps=32, num_minibatches=2,
+                                        run_dir=str(tmp_path)).to_dict())
     try:
         with pytest.raises(SystemExit) as exit_:
             main(["train", "--env-id", "Pendulum-v1", "--total-timesteps", "64", "--num-steps", "32",
@@ -73,3 +77,46 @@ def test_train_into_a_run_directory_in_use_is_one_line(tmp_path, capsys):
     assert exit_.value.code == 2
     assert capsys.readouterr().err == (f"ppo-ref: error: {tmp_path} is in use by another training process; wait "
                                        "for it to end or choose another --run-dir\n")
+
+
+def started_run(run_dir, cfg):
+    """A run directory as a run killed before its first checkpoint leaves it."""
+    from ppo_ref.run.runlog import RunLog
+
+    log = RunLog(str(run_dir), {**cfg.to_dict(), "versions": {}})
+    log.metrics({k: 1 for k in METRICS_FIELDS})
+    log.close()
+    return {p.name: p.read_bytes() for p in run_dir.iterdir()}
+
+
+def test_a_new_run_refuses_the_start_of_another_run_and_keeps_it(tmp_path):
+    from ppo_ref.config import Config
+    from ppo_ref.run.layout import RunDirError
+
+    cfg = Config(env_id="Hopper-v4", run_dir=str(tmp_path), learning_rate=1e-3)
+    before = started_run(tmp_path, cfg)
+    with pytest.raises(RunDirError, match=r"holds the start of another run \(learning_rate 0.001 there, 0.0003 here\)"):
+        open_run(Config(env_id="Hopper-v4", run_dir=str(tmp_path)), None)
+    with pytest.raises(RunDirError, match=r"\(seed 1 there, 2 here\)"):
+        open_run(Config(env_id="Hopper-v4", run_dir=str(tmp_path), learning_rate=1e-3, seed=2), None)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    # The same run again (it never wrote a checkpoint), computed elsewhere or checkpointed more often: started anew.
+    again = Config(env_id="Hopper-v4", run_dir=str(tmp_path), learning_rate=1e-3, thread_envs=True, checkpoint_every=1)
+    assert open_run(again, None)[1] is None
+
+
+def test_a_new_run_refuses_logs_without_a_config_and_a_broken_config(tmp_path):
+    from ppo_ref.config import Config
+    from ppo_ref.run.layout import RunDirError
+
+    cfg = Config(env_id="Hopper-v4", run_dir=str(tmp_path))
+    started_run(tmp_path, cfg)
+    (tmp_path / "config.json").unlink()
+    with pytest.raises(RunDirError, match="holds metrics.csv but no run's config"):
+        open_run(cfg, None)
+    (tmp_path / "config.json").write_text("{")
+    with pytest.raises(RunDirError, match="holds a config.json a new run would replace: .* is not readable JSON"):
+        open_run(cfg, None)
+    (tmp_path / "config.json").write_text("")  # killed as it began to write it, with no row logged
+    (tmp_path / "metrics.csv").write_text(",".join(METRICS_FIELDS) + "\r\n")
+    assert open_run(cfg, None)[1] is None

@@ -11,7 +11,7 @@ from ppo_ref import numerics
 from ppo_ref.config import HOW_TO_RUN, ConfigError, flag, validate
 from ppo_ref.core.normalization import RewardScaler
 from ppo_ref.envs.simstate import set_sim_states
-from ppo_ref.run import checkpoint as ckpt
+from ppo_ref.run import checkpoint as ckpt, layout
 
 
 def claim_run_dir(cfg):
@@ -83,10 +83,42 @@ def open_run(cfg, resume, how=None, log=print):
             cfg = validate(dataclasses.replace(cfg, **how))
         return cfg, state, sim_states
     cfg = validate(dataclasses.replace(cfg))
-    if cfg.run_dir is not None and os.path.exists(os.path.join(cfg.run_dir, ckpt.CHECKPOINT_NAME)):
-        raise FileExistsError(f"--run-dir {cfg.run_dir} already holds a run; continue it with "
-                              f"--resume {cfg.run_dir} or choose another")
+    if cfg.run_dir is not None:
+        check_new_run_dir(cfg)
     return cfg, None, None
+
+
+def check_new_run_dir(cfg):
+    """Refuse a new run's ``cfg.run_dir`` that holds a run: one with a checkpoint
+    (continue it with --resume), or the start of another run that never wrote one,
+    whose config.json and CSVs the new run would replace. The start of this very
+    run (the same settings, seed included: a run killed before its first
+    checkpoint) may be started again; it writes the same numbers."""
+    run_dir = cfg.run_dir
+    if os.path.exists(os.path.join(run_dir, ckpt.CHECKPOINT_NAME)):
+        raise FileExistsError(f"--run-dir {run_dir} already holds a run; continue it with "
+                              f"--resume {run_dir} or choose another")
+    config_path = os.path.join(run_dir, layout.CONFIG_NAME)
+    if os.path.isfile(config_path) and os.path.getsize(config_path) > 0:
+        try:
+            saved = layout.read_config(run_dir).to_dict()
+        except layout.RunDirError as err:
+            raise layout.RunDirError(f"--run-dir {run_dir} holds a config.json a new run would replace: {err}; "
+                                     "remove it or choose another --run-dir") from None
+        new = cfg.to_dict()
+        differ = [k for k in new if k not in ("run_dir", "tensorboard", "checkpoint_every", *HOW_TO_RUN)
+                  and saved[k] != new[k]]
+        if differ:
+            k = differ[0]
+            raise layout.RunDirError(f"--run-dir {run_dir} holds the start of another run ({k} {saved[k]!r} there, "
+                                     f"{new[k]!r} here) that never wrote a checkpoint; remove it or choose another "
+                                     "--run-dir")
+    else:
+        logged = [n for n in (layout.METRICS_NAME, layout.EPISODES_NAME)
+                  if os.path.isfile(os.path.join(run_dir, n)) and layout.read_csv(os.path.join(run_dir, n))]
+        if logged:
+            raise layout.RunDirError(f"--run-dir {run_dir} holds {' and '.join(logged)} but no run's config; remove "
+                                     "them or choose another --run-dir")
 
 
 def restore_envs(cfg, envs, state, sim_states, log):
