@@ -194,7 +194,7 @@ def refusals(tmp_path, tb_run):
         "a negative seed": ([ok, "--vs", ok, "--seed", "-1"], "--seed (-1) must be a non-negative integer"),
         "one name for both groups": ([ok, "--vs", ok, "--names", "port", "port"], "two different names"),
         "one run twice in a group": ([two_copies, "--vs", ok],
-                                     "are one run twice (Hopper-v5, seed 1, the same setting)"),
+                                     "are one run twice (Hopper-v5, seed 1, the same setting); name each run once"),
         "a run in both groups": ([ok, "--vs", tmp_path / "ok" / "Hopper-v4" / "seed1.csv"],
                                  f"{tmp_path / 'ok' / 'Hopper-v4' / 'seed1.csv'} is in both groups"),
         "a reference of an env not compared": ([ok, "--vs", ok_copy, "--reference", "Walker2d-v4=1,2"],

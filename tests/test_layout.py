@@ -15,19 +15,23 @@ from ppo_ref.run.layout import Run, RunDirError, find_runs
 pytestmark = pytest.mark.env  # trains tiny runs to read
 
 
-def copy_run(src, dst):
+def copy_run(src, dst, seed=None):
+    """A copy of a run's files; with ``seed``, its config says it is that seed's run."""
     dst.mkdir(parents=True)
     for name in (layout.CONFIG_NAME, layout.METRICS_NAME, layout.EPISODES_NAME):
         shutil.copy(src / name, dst / name)
+    if seed is not None:
+        config = json.loads((dst / layout.CONFIG_NAME).read_text())
+        (dst / layout.CONFIG_NAME).write_text(json.dumps({**config, "seed": seed}))
     return dst
 
 
 def shapes(tiny_run, root):
     """Each directory shape a user passes, with the run directories it holds in order."""
     results = root / "results"
-    seeds = [copy_run(tiny_run, results / "Hopper-v4" / f"seed{s}") for s in (10, 2, 1)]
+    seeds = [copy_run(tiny_run, results / "Hopper-v4" / f"seed{s}", seed=s) for s in (10, 2, 1)]
     sweep = root / "sweep"
-    swept = [copy_run(tiny_run, sweep / f"Hopper-v4__base__seed{s}") for s in (1, 2)]
+    swept = [copy_run(tiny_run, sweep / f"Hopper-v4__base__seed{s}", seed=s) for s in (1, 2)]
     (sweep / "sweep.json").write_text(json.dumps({"format": "ppo_ref-sweep", "runs": [p.name for p in swept]}))
     return {
         "a run directory": ([seeds[2]], [seeds[2]]),
@@ -190,8 +194,16 @@ def test_a_config_json_that_is_not_a_runs_config_is_one_line(tiny_run, tmp_path,
 
 def test_a_run_reached_through_two_paths_is_found_once(tiny_run, tmp_path, monkeypatch):
     folder = tmp_path / "runs"
-    one, two = copy_run(tiny_run, folder / "seed1"), copy_run(tiny_run, folder / "seed2")
+    one, two = copy_run(tiny_run, folder / "seed1", seed=1), copy_run(tiny_run, folder / "seed2", seed=2)
     os.symlink(folder, tmp_path / "link")
     monkeypatch.chdir(tmp_path)
     paths = [folder, "./runs/seed1", two, tmp_path / "link" / "seed2", "link"]
     assert [r.path for r in find_runs(paths)] == [str(one), str(two)]
+
+
+def test_one_run_twice_is_refused_by_report(tiny_run, tmp_path, capsys):
+    a, b = copy_run(tiny_run, tmp_path / "a"), copy_run(tiny_run, tmp_path / "b")
+    with pytest.raises(SystemExit) as exit_:
+        main(["report", str(tmp_path)])
+    assert exit_.value.code == 2
+    assert f"{a} and {b} are one run twice (Hopper-v4, seed 1, the same setting)" in capsys.readouterr().err

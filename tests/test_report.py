@@ -39,11 +39,11 @@ def make_run(path, env_id, bootstrap, returns, eval_return=None, dtype=None, **s
 
 def test_table_groups_seeds_and_truncation_settings(tmp_path):
     runs = [
-        make_run(tmp_path / "a", "Hopper-v4", True, [0.0] * 50 + [100.0] * 100, eval_return=200.0),
-        make_run(tmp_path / "b", "Hopper-v4", True, [300.0] * 100, eval_return=400.0),
+        make_run(tmp_path / "a", "Hopper-v4", True, [0.0] * 50 + [100.0] * 100, eval_return=200.0, seed=1),
+        make_run(tmp_path / "b", "Hopper-v4", True, [300.0] * 100, eval_return=400.0, seed=2),
         make_run(tmp_path / "c", "Hopper-v4", False, [7.0] * 10),
         make_run(tmp_path / "d", "Hopper-v4", True, [9.0] * 10, dtype="float32"),
-        make_run(tmp_path / "e", "Hopper-v4", True, [100.0] * 100, dtype="float64"),
+        make_run(tmp_path / "e", "Hopper-v4", True, [100.0] * 100, dtype="float64", seed=3),
     ]
     rows = table([str(r) for r in runs]).splitlines()
     assert rows[2] == "| Hopper-v4 | 3 | 167 +- 94 | 300 +- 100 | 2.0 min | 1000 |"

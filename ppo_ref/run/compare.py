@@ -124,20 +124,15 @@ def _check_one_setting(env, runs, across_versions):
     """Refuse ppo_ref runs of one env whose configs differ in more than the seed,
     and two of one env id and seed: the same run twice, not two samples."""
     ignored = SAME_RUN | ({"env_id"} if across_versions else set())
-    full = [layout.read_config(r.path).to_dict() for r in runs]
-    configs = [{k: v for k, v in c.items() if k not in ignored} for c in full]
+    full = [layout.read_config(r.path) for r in runs]
+    configs = [{k: v for k, v in c.to_dict().items() if k not in ignored} for c in full]
     for run, config in zip(runs[1:], configs[1:]):
         differ = sorted(k for k in config if config[k] != configs[0][k])
         if differ:
             k = differ[0]
             raise CompareError(f"the {env} runs of a group differ in {k} ({configs[0][k]!r} in {runs[0].path}, "
                                      f"{config[k]!r} in {run.path}); compare each setting as a group of its own")
-    seen = {}
-    for run, config in zip(runs, full):
-        first = seen.setdefault((config["env_id"], config["seed"]), run.path)
-        if first != run.path:
-            raise CompareError(f"{first} and {run.path} are one run twice ({config['env_id']}, seed "
-                               f"{config['seed']}, the same setting); a group holds each run once")
+    layout.refuse_repeats([(r.path, c) for r, c in zip(runs, full)])
 
 
 def parse_references(items):

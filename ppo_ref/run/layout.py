@@ -124,6 +124,17 @@ def load_run(run_dir):
     return read_config(run_dir), episodes, metrics
 
 
+def refuse_repeats(runs):
+    """Refuse two of ``runs`` (``(path, Config)`` pairs of one setting) with one env id
+    and seed: the same run twice (a copied run directory), not two samples."""
+    seen = {}
+    for path, config in runs:
+        first = seen.setdefault((config.env_id, config.seed), path)
+        if first != path:
+            raise RunDirError(f"{first} and {path} are one run twice ({config.env_id}, seed {config.seed}, the same "
+                              "setting); name each run once")
+
+
 def eval_score(run_dir):
     """The mean return of the deterministic evaluation kept in eval.txt, or None."""
     path = os.path.join(run_dir, EVAL_NAME)

@@ -12,7 +12,7 @@ import numpy as np
 
 from ppo_ref.config import SAME_RUN, Config, settings_text
 from ppo_ref.run.curves import LAST_EPISODES, pyplot, save_figure, trailing_mean_curve
-from ppo_ref.run.layout import eval_score, load_run
+from ppo_ref.run.layout import eval_score, load_run, refuse_repeats
 
 
 def group_by_env(run_dirs):
@@ -27,6 +27,8 @@ def group_by_env(run_dirs):
         config, episodes, metrics = load_run(d)
         setting = tuple((k, v) for k, v in config.to_dict().items() if k not in SAME_RUN)
         groups[setting].append((d, config, episodes, metrics))
+    for runs in groups.values():
+        refuse_repeats([(r[0], r[1]) for r in runs])
     settings, default = [dict(s) for s in groups], Config().to_dict()
     out = []
     for setting, runs in groups.items():
