@@ -8,6 +8,7 @@ of names, defaults and help text. Errors the user can fix are printed as one lin
 
 import argparse
 import dataclasses
+import errno
 import os
 import sys
 
@@ -277,6 +278,10 @@ def _eval(args):
 
         if os.path.exists(args.actions):
             raise ConfigError(f"--actions {args.actions} exists already; choose another file name")
+        folder = os.path.dirname(args.actions) or "."
+        if not os.path.isdir(folder):  # found before the episodes, not after them
+            code = errno.ENOTDIR if os.path.exists(folder) else errno.ENOENT
+            raise OSError(code, os.strerror(code), args.actions)
         record = ActionRecord()
         returns = evaluate(args.checkpoint, episodes, deterministic=args.deterministic, seed=args.seed,
                            record=record)

@@ -249,6 +249,24 @@ def test_eval_actions_refuses_an_existing_file_and_a_video(run_dir, tmp_path, ca
     assert exit_.value.code == 2 and "does not go with --video or --gif" in capsys.readouterr().err
 
 
+def test_eval_actions_into_a_folder_that_is_not_there_is_refused_before_the_episodes(run_dir, tmp_path, capsys,
+                                                                                    monkeypatch):
+    def no_episodes(*args, **kwargs):
+        raise AssertionError("the episodes ran before the output's folder was checked")
+
+    monkeypatch.setattr("ppo_ref.evaluate.evaluate", no_episodes)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    for out, message in ((tmp_path / "missing" / "actions.npz", f"No such file or directory: {tmp_path}/missing/"),
+                         (blocker / "actions.npz", f"{blocker / 'actions.npz'}: {blocker} is a file, not a folder")):
+        with pytest.raises(SystemExit) as exit_:
+            main(["eval", str(run_dir), "--actions", str(out)])
+        assert exit_.value.code == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
+    assert sorted(os.listdir(tmp_path)) == ["a-file"]
+
+
 PORTING_MD = pathlib.Path(__file__).resolve().parent.parent / "docs" / "porting.md"
 
 
