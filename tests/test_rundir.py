@@ -120,3 +120,32 @@ def test_a_new_run_refuses_logs_without_a_config_and_a_broken_config(tmp_path):
     (tmp_path / "config.json").write_text("")  # killed as it began to write it, with no row logged
     (tmp_path / "metrics.csv").write_text(",".join(METRICS_FIELDS) + "\r\n")
     assert open_run(cfg, None)[1] is None
+
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.env
+def test_a_checkpoint_resumed_in_a_folder_of_its_own_gets_its_config_json(tmp_path):
+    import shutil
+
+    from ppo_ref.config import Config
+    from ppo_ref.run.layout import read_config
+    from ppo_ref.train import train
+
+    from conftest import quiet
+
+    cfg = Config(env_id="Pendulum-v1", total_timesteps=128, num_steps=32, num_minibatches=2, checkpoint_every=1,
+                 run_dir=str(tmp_path / "run"))
+
+    def stop_at_2(state):
+        if state.iteration == 2:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        train(cfg, progress=False, log=quiet, callback=stop_at_2)
+    (tmp_path / "alone").mkdir()
+    shutil.copy(tmp_path / "run" / "checkpoint.npz", tmp_path / "alone")
+    train(resume=str(tmp_path / "alone" / "checkpoint.npz"), progress=False, log=quiet)
+    assert read_config(str(tmp_path / "alone")).to_dict() == {**cfg.to_dict(), "run_dir": str(tmp_path / "alone")}

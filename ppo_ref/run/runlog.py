@@ -50,7 +50,7 @@ class RunLog:
         for name in (CHECKPOINT_NAME, METRICS_NAME, EPISODES_NAME):
             for stale in glob.glob(glob.escape(os.path.join(run_dir, name)) + ".tmp-*"):
                 os.remove(stale)  # left by a process killed while writing the file atomically
-        if resume_step is None:
+        if resume_step is None or self._config.tell() == 0:  # a new run, or a checkpoint resumed in a folder of its own
             self._config.truncate(0)
             self._config.write(json.dumps(config_dict, indent=2) + "\n")
             self._config.flush()
