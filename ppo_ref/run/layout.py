@@ -258,7 +258,8 @@ def find_runs(paths, foreign=False):
             other = " (it holds runs of another implementation, which ppo-ref compare reads)" if found else ""
             raise RunDirError(f"{path} holds no ppo_ref run directory: no {CONFIG_NAME} in it or below it{other}")
         for run in wanted:
-            if os.path.realpath(run.path) not in seen:
-                seen.add(os.path.realpath(run.path))
+            real = os.path.realpath(run.path)
+            if real not in seen:
+                seen.add(real)
                 runs.append(run)
     return runs

@@ -36,12 +36,12 @@ def group_by_env(run_dirs):
         env = s["env_id"]
         differ = {k: v for k, v in s.items() if k not in ("env_id", "bootstrap_truncation", "dtype")
                   and v != default[k] and any(o["env_id"] == env and o[k] != v for o in settings)}
-        notes = (([] if s["bootstrap_truncation"] else ["no truncation bootstrap"])
-                 + ([] if s["dtype"] == "float64" else [s["dtype"]]) + ([settings_text(differ)] if differ else []))
-        label = env + (f" ({', '.join(notes)})" if notes else "")
-        stem = (env + ("" if s["bootstrap_truncation"] else "-no-bootstrap")
-                + ("" if s["dtype"] == "float64" else "-" + s["dtype"])
-                + (f"-{settings_text(differ)}" if differ else ""))
+        # Each note as (its words in the label, its part of the figure's name).
+        notes = (([] if s["bootstrap_truncation"] else [("no truncation bootstrap", "no-bootstrap")])
+                 + ([] if s["dtype"] == "float64" else [(s["dtype"], s["dtype"])])
+                 + ([(settings_text(differ),) * 2] if differ else []))
+        label = env + (f" ({', '.join(n for n, _ in notes)})" if notes else "")
+        stem = "-".join([env, *(n for _, n in notes)])
         out.append(((env, not s["bootstrap_truncation"], s["dtype"] != "float64", label), label, stem, runs))
     return [item[1:] for item in sorted(out, key=lambda item: item[0])]
 

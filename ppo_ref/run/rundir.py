@@ -8,7 +8,7 @@ import time
 import numpy as np
 
 from ppo_ref import numerics
-from ppo_ref.config import HOW_TO_RUN, ConfigError, flag, validate
+from ppo_ref.config import HOW_TO_RUN, SAME_RUN, ConfigError, flag, validate
 from ppo_ref.core.normalization import RewardScaler
 from ppo_ref.envs.simstate import set_sim_states
 from ppo_ref.run import checkpoint as ckpt, layout
@@ -106,8 +106,7 @@ def check_new_run_dir(cfg):
             raise layout.RunDirError(f"--run-dir {run_dir} holds a config.json a new run would replace: {err}; "
                                      "remove it or choose another --run-dir") from None
         new = cfg.to_dict()
-        differ = [k for k in new if k not in ("run_dir", "tensorboard", "checkpoint_every", *HOW_TO_RUN)
-                  and saved[k] != new[k]]
+        differ = [k for k in new if k not in SAME_RUN - {"seed"} and saved[k] != new[k]]
         if differ:
             k = differ[0]
             raise layout.RunDirError(f"--run-dir {run_dir} holds the start of another run ({k} {saved[k]!r} there, "

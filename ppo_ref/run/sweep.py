@@ -173,9 +173,10 @@ def run_one(name, cfg_dict, out, files, sent, progress, callback=None):
     else:
         run_dir = staging_dir(out, name)
         try:
-            if run_status(run_dir, Config.from_dict(cfg_dict)) == "new":  # no checkpoint: nothing to keep
-                shutil.rmtree(run_dir, ignore_errors=True)
+            keep = run_status(run_dir, Config.from_dict(cfg_dict)) != "new"  # no checkpoint: nothing to keep
         except (SweepError, CheckpointError):  # staged by another sweep into the same --out path
+            keep = False
+        if not keep:
             shutil.rmtree(run_dir, ignore_errors=True)
         if sent and checkpoint_iteration(run_dir)[0] < sent_iteration(sent):
             shutil.rmtree(run_dir, ignore_errors=True)
